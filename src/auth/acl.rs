@@ -1,0 +1,1 @@
+//! Mosquitto acl_file syntax: user, topic, pattern with %u and %c.

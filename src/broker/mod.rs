@@ -1,0 +1,1 @@
+//! The local MQTT broker: listeners, framing, sessions.

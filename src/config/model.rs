@@ -1,0 +1,435 @@
+//! The one configuration model. TOML and UCI both load into these structs
+//! (UCI by way of a `toml::Table`), so there is exactly one set of keys,
+//! defaults and serde rules. Every struct denies unknown fields: a typo must
+//! not silently disable a feature.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::units::{Dur, Size};
+
+/// The whole configuration of one edgemq process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Store for bridge queues, retained messages and sessions.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Drop root privileges to this user after binding ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// error, warn, info, debug or trace.
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    /// Tokio worker threads; absent: one per core, at most 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_threads: Option<usize>,
+    /// How often `$SYS/broker/...` topics are republished.
+    #[serde(default = "default_sys_interval")]
+    pub sys_interval: Dur,
+    /// Bounds on what clients may make the broker hold.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Where clients connect.
+    #[serde(default = "default_listeners", rename = "listener")]
+    pub listeners: Vec<Listener>,
+    /// Password and ACL files shared by every listener without its own `auth`.
+    #[serde(default)]
+    pub auth: Auth,
+    /// Store-and-forward bridges to central brokers.
+    #[serde(default, rename = "bridge", skip_serializing_if = "Vec::is_empty")]
+    pub bridges: Vec<Bridge>,
+}
+
+/// Bounds that keep one client from exhausting a small device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Concurrent client connections over all listeners.
+    pub max_connections: usize,
+    /// Largest MQTT packet accepted or sent, in bytes.
+    pub max_packet_size: Size,
+    /// Time a new connection has to send CONNECT (and finish TLS).
+    pub connect_timeout: Dur,
+    /// Outgoing QoS 1/2 messages unacknowledged per client.
+    pub max_inflight: u16,
+    /// Messages queued per client beyond the inflight window (also offline, persistent sessions).
+    pub max_queued_messages: usize,
+    /// What a full client queue does with one more message: drop-oldest or drop-newest.
+    pub queue_full: Overflow,
+    /// Upper bound on a client's keepalive; also sent as MQTT 5 server keep alive when exceeded.
+    pub max_keepalive: u16,
+    /// Longest a persistent session is kept while its client is away.
+    pub session_expiry: Dur,
+    /// Topic aliases a MQTT 5 client may use towards the broker.
+    pub max_topic_alias: u16,
+    /// MQTT 5 receive maximum the broker announces.
+    pub receive_maximum: u16,
+}
+
+/// A place where clients connect: TCP (IPv4/IPv6), TLS, or a Unix socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// "0.0.0.0:1883", "[::]:1883", "127.0.0.1:1883" or "unix:/run/edgemq/edgemq.sock".
+    pub bind: String,
+    /// Whether clients without a username may connect. Absent: only on loopback and Unix sockets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_anonymous: Option<bool>,
+    /// TLS on this listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ListenerTls>,
+    /// Per-listener password/ACL files (Mosquitto's per_listener_settings); replaces `[auth]` here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Auth>,
+}
+
+/// Server certificate and optional client-certificate requirement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTls {
+    /// Server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Server private key (PEM: PKCS#1, PKCS#8 or SEC1).
+    pub key: PathBuf,
+    /// CA bundle that client certificates must chain to; present means mutual TLS is required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+    /// The client certificate's CN becomes the MQTT username.
+    #[serde(default)]
+    pub identity_as_username: bool,
+}
+
+/// Password file and ACL file (Mosquitto formats).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// mosquitto_passwd format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// Mosquitto acl_file format (user/topic/pattern with %u and %c).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl_file: Option<PathBuf>,
+}
+
+/// One store-and-forward bridge to a central broker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bridge {
+    /// Unique name; used in logs, `$SYS` topics and the queue directory.
+    pub name: String,
+    /// "host:port" addresses tried in order (failover).
+    pub addresses: Vec<String>,
+    /// Client id at the central broker; absent: "edgemq-<hostname>-<name>".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// mqtt311 or mqtt5.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// false keeps the session (and QoS 1/2 state) at the central broker across reconnects.
+    #[serde(default)]
+    pub clean_session: bool,
+    /// Keepalive towards the central broker; a silent link is detected within 1.5× this.
+    #[serde(default = "default_bridge_keepalive")]
+    pub keepalive: Dur,
+    /// Username at the central broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Password at the central broker (prefer password_file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// File whose first line is the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// Publish the bridge state (retained) locally and remotely, with a remote will.
+    #[serde(default = "yes")]
+    pub notifications: bool,
+    /// State topic; absent: "$SYS/broker/connection/<client_id>/state".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_topic: Option<String>,
+    /// Mark the connection as a bridge (MQTT 3.1.1 protocol level | 0x80) so the peer can prevent loops.
+    #[serde(default = "yes")]
+    pub try_private: bool,
+    /// MQTT 5 only: add a user property "edgemq-msg-id" with a stable id per queued message.
+    #[serde(default)]
+    pub message_id_property: bool,
+    /// Unacknowledged QoS 1/2 publishes on the uplink.
+    #[serde(default = "default_bridge_inflight")]
+    pub inflight: u16,
+    /// First reconnect delay; doubles up to reconnect_max, with jitter.
+    #[serde(default = "default_reconnect_min")]
+    pub reconnect_min: Dur,
+    /// Reconnect delay cap.
+    #[serde(default = "default_reconnect_max")]
+    pub reconnect_max: Dur,
+    /// While connected to a later address, try the first one again after this long.
+    #[serde(default = "default_failback")]
+    pub failback_after: Dur,
+    /// TLS to the central broker; absent: plain TCP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<BridgeTls>,
+    /// Which topics cross the bridge, and how.
+    #[serde(default, rename = "topic")]
+    pub topics: Vec<TopicRule>,
+    /// The durable outbound queue.
+    #[serde(default)]
+    pub queue: QueueConfig,
+}
+
+/// TLS towards the central broker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeTls {
+    /// "native" (system store), "bundled" (built-in webpki roots) or a path to a PEM file.
+    #[serde(default = "default_ca")]
+    pub ca: String,
+    /// Client certificate chain (PEM) for mutual TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM: PKCS#1, PKCS#8 or SEC1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// Name to verify when it differs from the address's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// Refuse TLS 1.2.
+    #[serde(default)]
+    pub tls13_only: bool,
+    /// ALPN protocols to offer, e.g. ["mqtt"] for port-443 setups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alpn: Vec<String>,
+}
+
+/// One bridge topic rule, with Mosquitto's `topic` semantics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicRule {
+    /// Topic filter, relative to the prefixes.
+    pub pattern: String,
+    /// out (local to central), in (central to local), both.
+    #[serde(default)]
+    pub direction: Direction,
+    /// QoS used on the uplink (and for the inbound subscription).
+    #[serde(default = "default_rule_qos")]
+    pub qos: u8,
+    /// Prefix of the topic on the local side.
+    #[serde(default)]
+    pub local_prefix: String,
+    /// Prefix of the topic on the central side.
+    #[serde(default)]
+    pub remote_prefix: String,
+    /// While queued, keep only the newest message per topic.
+    #[serde(default)]
+    pub coalesce: bool,
+}
+
+/// Bounds and durability of a bridge's outbound queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Total payload+overhead bytes kept.
+    pub max_bytes: Size,
+    /// Messages older than this are dropped (counted).
+    pub max_age: Dur,
+    /// What a full queue does with one more message.
+    pub overflow: Overflow,
+    /// Messages per second cap when draining a backlog; absent: no cap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_rate: Option<u32>,
+    /// always: on disk before the local PUBACK; outage: on disk only while the uplink is down.
+    pub durability: Durability,
+}
+
+/// MQTT protocol version of a bridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// MQTT 3.1.1
+    #[default]
+    Mqtt311,
+    /// MQTT 5.0
+    Mqtt5,
+}
+
+/// Which way a bridge topic rule carries messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Local to central.
+    #[default]
+    Out,
+    /// Central to local.
+    In,
+    /// Both ways.
+    Both,
+}
+
+/// What a full queue does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overflow {
+    /// Make room by dropping the oldest message.
+    #[default]
+    DropOldest,
+    /// Refuse the new message.
+    DropNewest,
+}
+
+/// When queued bridge messages reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// On disk before the local publisher gets its PUBACK.
+    #[default]
+    Always,
+    /// In memory while the uplink is up; spilled to disk while it is down.
+    Outage,
+}
+
+/// A secret string: never printed by Debug or Display.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: default_data_dir(),
+            user: None,
+            log_level: default_log_level(),
+            worker_threads: None,
+            sys_interval: default_sys_interval(),
+            limits: Limits::default(),
+            listeners: default_listeners(),
+            auth: Auth::default(),
+            bridges: Vec::new(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1024,
+            max_packet_size: Size(1 << 20),
+            connect_timeout: Dur::secs(10),
+            max_inflight: 32,
+            max_queued_messages: 1000,
+            queue_full: Overflow::DropOldest,
+            max_keepalive: 65535,
+            session_expiry: Dur::secs(7 * 86_400),
+            max_topic_alias: 16,
+            receive_maximum: 64,
+        }
+    }
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            max_bytes: Size(64 << 20),
+            max_age: Dur::secs(7 * 86_400),
+            overflow: Overflow::DropOldest,
+            replay_rate: None,
+            durability: Durability::Always,
+        }
+    }
+}
+
+impl Listener {
+    /// A listener on `bind` with safe defaults.
+    pub fn new(bind: &str) -> Self {
+        Listener {
+            bind: bind.to_string(),
+            allow_anonymous: None,
+            tls: None,
+            auth: None,
+        }
+    }
+
+    /// The Unix socket path, when `bind` is "unix:PATH".
+    pub fn unix_path(&self) -> Option<&str> {
+        self.bind.strip_prefix("unix:")
+    }
+
+    /// Whether anonymous clients are allowed, applying the safe default
+    /// (only on loopback addresses and Unix sockets).
+    pub fn anonymous_allowed(&self) -> bool {
+        self.allow_anonymous.unwrap_or_else(|| self.is_local())
+    }
+
+    /// Loopback TCP or a Unix socket.
+    pub fn is_local(&self) -> bool {
+        if self.unix_path().is_some() {
+            return true;
+        }
+        self.bind
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip().is_loopback())
+            .unwrap_or_else(|_| self.bind.starts_with("localhost:"))
+    }
+}
+
+impl Bridge {
+    /// The client id used at the central broker.
+    pub fn effective_client_id(&self) -> String {
+        self.client_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "edge".into());
+            format!("edgemq-{host}-{}", self.name)
+        })
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("edgemq-data")
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+fn default_sys_interval() -> Dur {
+    Dur::secs(10)
+}
+fn default_listeners() -> Vec<Listener> {
+    vec![Listener::new("127.0.0.1:1883")]
+}
+fn default_bridge_keepalive() -> Dur {
+    Dur::secs(60)
+}
+fn default_bridge_inflight() -> u16 {
+    64
+}
+fn default_reconnect_min() -> Dur {
+    Dur::secs(1)
+}
+fn default_reconnect_max() -> Dur {
+    Dur::secs(60)
+}
+fn default_failback() -> Dur {
+    Dur::secs(300)
+}
+fn default_ca() -> String {
+    "native".into()
+}
+fn default_rule_qos() -> u8 {
+    1
+}
+fn yes() -> bool {
+    true
+}

@@ -1,0 +1,1 @@
+//! Translating a mosquitto.conf (with include_dir) into edgemq TOML.

@@ -1,0 +1,1 @@
+//! Loading OpenWRT UCI (/etc/config/edgemq) into the same model.

@@ -1,0 +1,1 @@
+//! Semantic checks the parser cannot make; every problem reported at once.

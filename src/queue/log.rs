@@ -1,0 +1,1 @@
+//! The segmented append-only log: group commit with fdatasync, cursor, segment deletion.

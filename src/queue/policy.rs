@@ -1,0 +1,1 @@
+//! Queue bounds: max_bytes, max_age, overflow, coalesce.

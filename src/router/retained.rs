@@ -1,0 +1,1 @@
+//! Retained messages, persisted through the store.

@@ -1,0 +1,1 @@
+//! The subscription trie: filter -> subscribers, with shared subscriptions.

@@ -1,0 +1,1 @@
+//! Topic name and filter validation and matching: pure functions.

@@ -1,0 +1,1 @@
+//! $SYS topics and the status the `status` command reads.
