@@ -112,6 +112,23 @@ pub struct Auth {
     /// Mosquitto acl_file format (user/topic/pattern with %u and %c).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl_file: Option<PathBuf>,
+    /// Users defined inline (LuCI writes these); checked before the password file.
+    #[serde(default, rename = "user", skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<User>,
+}
+
+/// A user defined in the config itself rather than in a password file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// MQTT username.
+    pub username: String,
+    /// Plain password (UCI/LuCI); compared in constant time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// A mosquitto_passwd hash ($6$ or $7$) instead of a plain password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
 }
 
 /// One store-and-forward bridge to a central broker.
