@@ -150,9 +150,10 @@ impl Client {
     fn fill(&mut self) {
         let now = now_ms();
         let mut batch = std::mem::take(&mut self.batch);
+        let mut bytes = 0;
         {
             let mut s = self.session.lock();
-            while batch.len() < FILL_BATCH {
+            while batch.len() < FILL_BATCH && bytes < FLUSH_AT {
                 let Some(d) = s.queue.pop_front() else { break };
                 if d.qos != QoS::AtMostOnce && s.inflight.len() >= self.inflight_max {
                     s.queue.push_front(d);
@@ -161,26 +162,53 @@ impl Client {
                 if d.msg.is_expired(now) {
                     continue;
                 }
+                bytes += d.msg.topic.len() + d.msg.payload.len();
                 let pkid = if d.qos == QoS::AtMostOnce {
                     0
                 } else {
                     let id = s.next_pkid();
-                    s.inflight.push_back(Outgoing { pkid: id, delivery: d.clone(), state: OutState::Published });
+                    s.inflight.push_back(Outgoing {
+                        pkid: id,
+                        delivery: d.clone(),
+                        state: OutState::Published,
+                    });
                     id
                 };
                 batch.push((pkid, d, false));
             }
         }
         for (pkid, d, dup) in batch.drain(..) {
-            self.send_publish(pkid, &d, dup, now);
+            if self
+                .ctx
+                .auth
+                .can_receive(self.username.as_deref(), &self.client_id, &d.msg.topic)
+            {
+                self.send_publish(pkid, &d, dup, now);
+            } else if pkid != 0 {
+                self.session.lock().take_inflight(pkid);
+            }
         }
         self.batch = batch;
     }
 
     fn send_publish(&mut self, pkid: u16, d: &Delivery, dup: bool, now: u64) {
         let alias = self.alias_for(&d.msg.topic);
-        let out = PublishOut { qos: d.qos, retain: d.retain, dup, pkid, sub_ids: &d.sub_ids, alias };
-        if encode::publish(self.conn.out(), self.version, &d.msg, &out, now, self.client_max_packet) {
+        let out = PublishOut {
+            qos: d.qos,
+            retain: d.retain,
+            dup,
+            pkid,
+            sub_ids: &d.sub_ids,
+            alias,
+        };
+        if encode::publish(
+            self.conn.out(),
+            self.version,
+            &d.msg,
+            &out,
+            now,
+            self.client_max_packet,
+        ) {
             Stats::add(&self.broker.stats.msgs_sent, 1);
         } else {
             Stats::add(&self.broker.stats.oversize_dropped, 1);
@@ -214,7 +242,9 @@ impl Client {
         for o in inflight {
             match o.state {
                 OutState::Published => self.send_publish(o.pkid, &o.delivery, true, now),
-                OutState::Released => encode::ack(self.conn.out(), self.version, encode::PUBREL, o.pkid, 0),
+                OutState::Released => {
+                    encode::ack(self.conn.out(), self.version, encode::PUBREL, o.pkid, 0)
+                }
             }
         }
     }
@@ -222,12 +252,20 @@ impl Client {
     /// Sends the acknowledgement of the oldest pending incoming publish.
     fn ack_front(&mut self, r: Result<(), ForwardError>) -> Option<End> {
         let a = self.pending.pop_front()?;
-        let first = if a.qos == QoS::ExactlyOnce { encode::PUBREC } else { encode::PUBACK };
+        let first = if a.qos == QoS::ExactlyOnce {
+            encode::PUBREC
+        } else {
+            encode::PUBACK
+        };
         match r {
             Ok(()) => encode::ack(self.conn.out(), self.version, first, a.pkid, a.reason),
             Err(e) if self.version.is_v5() => {
                 tracing::warn!(error = %e, pkid = a.pkid, "message not stored; negative acknowledgement");
-                let code = if matches!(e, ForwardError::QueueFull { .. }) { reason::QUOTA_EXCEEDED } else { reason::UNSPECIFIED };
+                let code = if matches!(e, ForwardError::QueueFull { .. }) {
+                    reason::QUOTA_EXCEEDED
+                } else {
+                    reason::UNSPECIFIED
+                };
                 if a.qos == QoS::ExactlyOnce {
                     self.session.lock().incoming_qos2.remove(&a.pkid);
                 }
@@ -235,7 +273,9 @@ impl Client {
             }
             Err(e) => {
                 // MQTT 3.1.1 has no negative PUBACK: close so the client re-sends later.
-                return Some(End::Error(format!("message not stored ({e}); closing so the client re-sends")));
+                return Some(End::Error(format!(
+                    "message not stored ({e}); closing so the client re-sends"
+                )));
             }
         }
         None
@@ -262,7 +302,10 @@ impl Client {
         tracing::info!(end = ?end, "client disconnected");
         let publish_will = !matches!(end, End::Normal | End::Shutdown);
         if let (true, Some(w)) = (publish_will, self.will.take()) {
-            let owner = will::Owner { client_id: self.client_id.clone(), username: self.username.clone() };
+            let owner = will::Owner {
+                client_id: self.client_id.clone(),
+                username: self.username.clone(),
+            };
             will::schedule(&self.broker, &self.ctx, &self.session, w, owner);
         }
         let (ours, expiry) = {
@@ -303,7 +346,9 @@ async fn wait_front(pending: &mut VecDeque<PendingAck>) -> Result<(), ForwardErr
             }
             Err(_) => {
                 front.waits.clear();
-                return Err(ForwardError::Closed { bridge: "queue".into() });
+                return Err(ForwardError::Closed {
+                    bridge: "queue".into(),
+                });
             }
         }
     }

@@ -73,16 +73,32 @@ pub async fn handshake(
     if header.ptype != PacketType::Connect {
         return Err(Refused::NotConnect(header.ptype));
     }
-    let mut c = match packets::decode_connect(&header, bytes, broker.limits.max_packet_size.bytes() as usize) {
+    let mut c = match packets::decode_connect(
+        &header,
+        bytes,
+        broker.limits.max_packet_size.bytes() as usize,
+    ) {
         Ok(c) => c,
         Err(DecodeError::Protocol { name, level }) => {
-            encode::connack(conn.out(), Version::V311, false, 1, &ConnAckProps::default());
+            encode::connack(
+                conn.out(),
+                Version::V311,
+                false,
+                1,
+                &ConnAckProps::default(),
+            );
             conn.close().await;
-            return Err(Refused::Bad(format!("unsupported protocol {name:?} level {level}")));
+            return Err(Refused::Bad(format!(
+                "unsupported protocol {name:?} level {level}"
+            )));
         }
         Err(e) => return Err(Refused::Bad(e.to_string())),
     };
-    let username = if ctx.identity_as_username { peer_cn.clone() } else { c.username.clone() };
+    let username = if ctx.identity_as_username {
+        peer_cn.clone()
+    } else {
+        c.username.clone()
+    };
     if let Err((code, why)) = check_client(&mut c, &username, &peer_cn, ctx) {
         refuse(conn, c.version, code).await;
         return Err(Refused::Rejected(why));
@@ -93,23 +109,51 @@ pub async fn handshake(
         session_expiry: (c.version.is_v5() && session.lock().expiry_secs != c.session_expiry)
             .then(|| session.lock().expiry_secs),
         receive_maximum: broker.limits.receive_maximum,
-        max_packet_size: broker.limits.max_packet_size.bytes().min(u64::from(u32::MAX)) as u32,
+        max_packet_size: broker
+            .limits
+            .max_packet_size
+            .bytes()
+            .min(u64::from(u32::MAX)) as u32,
         topic_alias_max: broker.limits.max_topic_alias,
         assigned_client_id: None,
         server_keep_alive: (keep_alive != c.keep_alive).then_some(keep_alive),
         reason_string: None,
     };
-    let props = ConnAckProps { assigned_client_id: generated_id(&c), ..props };
-    encode::connack(conn.out(), c.version, session_present, reason::SUCCESS, &props);
-    Ok(Accepted { connect: c, username, session, generation, kick, session_present, keep_alive })
+    let props = ConnAckProps {
+        assigned_client_id: generated_id(&c),
+        ..props
+    };
+    encode::connack(
+        conn.out(),
+        c.version,
+        session_present,
+        reason::SUCCESS,
+        &props,
+    );
+    Ok(Accepted {
+        connect: c,
+        username,
+        session,
+        generation,
+        kick,
+        session_present,
+        keep_alive,
+    })
 }
 
 fn generated_id(c: &ConnectIn) -> Option<String> {
-    c.client_id.strip_prefix("edgemq-auto-").map(|_| c.client_id.clone()).filter(|_| c.version.is_v5())
+    c.client_id
+        .strip_prefix("edgemq-auto-")
+        .map(|_| c.client_id.clone())
+        .filter(|_| c.version.is_v5())
 }
 
 fn effective_keepalive(requested: u16, max: u16) -> u16 {
-    if requested == 0 || requested > max { if max == u16::MAX { requested } else { max } } else { requested }
+    if requested == 0 || requested > max {
+        if max == u16::MAX { requested } else { max }
+    } else {
+        requested
+    }
 }
 
 /// Authentication and client id rules; fills in a generated client id.
@@ -120,14 +164,25 @@ fn check_client(
     ctx: &ListenerCtx,
 ) -> Result<(), (u8, &'static str)> {
     if c.auth_method.is_some() {
-        return Err((reason::BAD_AUTH_METHOD, "enhanced authentication is not supported"));
+        return Err((
+            reason::BAD_AUTH_METHOD,
+            "enhanced authentication is not supported",
+        ));
     }
     if ctx.identity_as_username && peer_cn.is_none() {
-        return Err((reason::NOT_AUTHORIZED, "identity_as_username: no client certificate CN"));
+        return Err((
+            reason::NOT_AUTHORIZED,
+            "identity_as_username: no client certificate CN",
+        ));
     }
     if !ctx.identity_as_username {
         match username {
-            None if !ctx.anonymous => return Err((reason::NOT_AUTHORIZED, "anonymous clients are not allowed here")),
+            None if !ctx.anonymous => {
+                return Err((
+                    reason::NOT_AUTHORIZED,
+                    "anonymous clients are not allowed here",
+                ));
+            }
             None => {}
             Some(u) => match ctx.auth.authenticate(Some(u), c.password.as_deref()) {
                 AuthOutcome::Allowed => {}
@@ -138,7 +193,10 @@ fn check_client(
     }
     if c.client_id.is_empty() {
         if !c.clean_start && !c.version.is_v5() {
-            return Err((reason::CLIENT_ID_NOT_VALID, "empty client id with a persistent session"));
+            return Err((
+                reason::CLIENT_ID_NOT_VALID,
+                "empty client id with a persistent session",
+            ));
         }
         c.client_id = format!("edgemq-auto-{:016x}", random_u64());
     }
@@ -146,16 +204,27 @@ fn check_client(
 }
 
 async fn refuse(conn: &mut Connection, v: Version, code: u8) {
-    let code = if v.is_v5() { code } else { encode::connack_code_v311(code) };
+    let code = if v.is_v5() {
+        code
+    } else {
+        encode::connack_code_v311(code)
+    };
     encode::connack(conn.out(), v, false, code, &ConnAckProps::default());
     conn.close().await;
 }
 
 /// Takes over or creates the session for `c.client_id`.
-async fn bind_session(broker: &Arc<Broker>, c: &ConnectIn) -> (Arc<Session>, bool, u64, CancellationToken) {
+async fn bind_session(
+    broker: &Arc<Broker>,
+    c: &ConnectIn,
+) -> (Arc<Session>, bool, u64, CancellationToken) {
     let router = &broker.router;
     let limits = &broker.limits;
-    let cap = limits.session_expiry.get().as_secs().min(u64::from(u32::MAX)) as u32;
+    let cap = limits
+        .session_expiry
+        .get()
+        .as_secs()
+        .min(u64::from(u32::MAX)) as u32;
     let expiry = match (c.version.is_v5(), c.clean_start) {
         (true, _) => c.session_expiry.min(cap),
         (false, true) => 0,
@@ -174,7 +243,11 @@ async fn bind_session(broker: &Arc<Broker>, c: &ConnectIn) -> (Arc<Session>, boo
             if let Some(store) = &broker.store {
                 persist::delete_session(store, &c.client_id);
             }
-            let fresh = Session::new(Arc::from(c.client_id.as_str()), limits.max_queued_messages, limits.queue_full);
+            let fresh = Session::new(
+                Arc::from(c.client_id.as_str()),
+                limits.max_queued_messages,
+                limits.queue_full,
+            );
             if let Some(old) = router.insert_session(fresh.clone()) {
                 router.remove_subscriptions_of(&old);
             }

@@ -42,7 +42,12 @@ pub struct Connection {
 impl Connection {
     /// Wraps a stream; packets over `max_packet` bytes are refused.
     pub fn new(io: Box<dyn Io>, max_packet: usize) -> Self {
-        Connection { io, rbuf: BytesMut::with_capacity(READ_BUF), wbuf: BytesMut::with_capacity(WRITE_BUF), max_packet }
+        Connection {
+            io,
+            rbuf: BytesMut::with_capacity(READ_BUF),
+            wbuf: BytesMut::with_capacity(WRITE_BUF),
+            max_packet,
+        }
     }
 
     /// Next complete frame; `Ok(None)` on a clean close between packets.
@@ -56,7 +61,11 @@ impl Connection {
                 self.rbuf.reserve(READ_BUF);
             }
             if self.io.read_buf(&mut self.rbuf).await? == 0 {
-                return if self.rbuf.is_empty() { Ok(None) } else { Err(ReadError::Truncated(self.rbuf.len())) };
+                return if self.rbuf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ReadError::Truncated(self.rbuf.len()))
+                };
             }
         }
     }

@@ -146,7 +146,14 @@ fn publish_props(m: &Message, o: &PublishOut, now_ms: u64, p: &mut BytesMut) {
 }
 
 /// Writes a PUBLISH; returns false (writing nothing) when it would exceed `max_size`.
-pub fn publish(out: &mut BytesMut, v: Version, m: &Message, o: &PublishOut, now_ms: u64, max_size: usize) -> bool {
+pub fn publish(
+    out: &mut BytesMut,
+    v: Version,
+    m: &Message,
+    o: &PublishOut,
+    now_ms: u64,
+    max_size: usize,
+) -> bool {
     let mut props = BytesMut::new();
     if v.is_v5() {
         publish_props(m, o, now_ms, &mut props);
@@ -165,7 +172,9 @@ pub fn publish(out: &mut BytesMut, v: Version, m: &Message, o: &PublishOut, now_
     if 1 + remaining_len_len(remaining) + remaining > max_size {
         return false;
     }
-    let flags = (u8::from(o.dup && o.qos != QoS::AtMostOnce) << 3) | ((o.qos as u8) << 1) | u8::from(o.retain);
+    let flags = (u8::from(o.dup && o.qos != QoS::AtMostOnce) << 3)
+        | ((o.qos as u8) << 1)
+        | u8::from(o.retain);
     out.reserve(5 + remaining);
     out.put_u8(0x30 | flags);
     put_remaining_len(out, remaining);
@@ -273,7 +282,12 @@ pub fn connack(out: &mut BytesMut, v: Version, session_present: bool, code: u8, 
         props.put_u32(p.max_packet_size);
         props.put_u8(prop::TOPIC_ALIAS_MAXIMUM);
         props.put_u16(p.topic_alias_max);
-        for id in [prop::RETAIN_AVAILABLE, prop::WILDCARD_AVAILABLE, prop::SUB_IDS_AVAILABLE, prop::SHARED_AVAILABLE] {
+        for id in [
+            prop::RETAIN_AVAILABLE,
+            prop::WILDCARD_AVAILABLE,
+            prop::SUB_IDS_AVAILABLE,
+            prop::SHARED_AVAILABLE,
+        ] {
             props.put_u8(id);
             props.put_u8(1);
         }

@@ -128,9 +128,17 @@ pub fn parse_header(buf: &[u8], max_packet: usize) -> Result<Option<Header>, Fra
         };
         remaining |= usize::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
-            let header = Header { ptype, flags, remaining, header_len: 1 + i };
+            let header = Header {
+                ptype,
+                flags,
+                remaining,
+                header_len: 1 + i,
+            };
             if header.frame_len() > max_packet {
-                return Err(FrameError::TooLarge { size: header.frame_len(), max: max_packet });
+                return Err(FrameError::TooLarge {
+                    size: header.frame_len(),
+                    max: max_packet,
+                });
             }
             return Ok(Some(header));
         }
@@ -147,11 +155,18 @@ fn check_flags(ptype: PacketType, flags: u8) -> Result<(), FrameError> {
         PubRel | Subscribe | Unsubscribe => flags == 0x2,
         _ => flags == 0,
     };
-    if ok { Ok(()) } else { Err(FrameError::BadFlags { ptype, flags }) }
+    if ok {
+        Ok(())
+    } else {
+        Err(FrameError::BadFlags { ptype, flags })
+    }
 }
 
 /// Splits one complete frame off the front of `buf`, if there is one.
-pub fn take_frame(buf: &mut BytesMut, max_packet: usize) -> Result<Option<(Header, BytesMut)>, FrameError> {
+pub fn take_frame(
+    buf: &mut BytesMut,
+    max_packet: usize,
+) -> Result<Option<(Header, BytesMut)>, FrameError> {
     match parse_header(buf, max_packet)? {
         Some(h) if buf.len() >= h.frame_len() => {
             let frame = buf.split_to(h.frame_len());
@@ -205,9 +220,15 @@ mod tests {
     fn oversize_is_rejected_from_the_header() {
         // 0xFF 0xFF 0xFF 0x7F = 268,435,455
         let b = [0x30u8, 0xff, 0xff, 0xff, 0x7f];
-        assert!(matches!(parse_header(&b, 1 << 20), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(
+            parse_header(&b, 1 << 20),
+            Err(FrameError::TooLarge { .. })
+        ));
         let bad = [0x30u8, 0xff, 0xff, 0xff, 0xff, 0x01];
-        assert_eq!(parse_header(&bad, usize::MAX), Err(FrameError::MalformedLength));
+        assert_eq!(
+            parse_header(&bad, usize::MAX),
+            Err(FrameError::MalformedLength)
+        );
     }
 
     #[test]
@@ -220,7 +241,16 @@ mod tests {
 
     #[test]
     fn remaining_length_round_trip() {
-        for len in [0usize, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152, MQTT_MAX_REMAINING] {
+        for len in [
+            0usize,
+            127,
+            128,
+            16_383,
+            16_384,
+            2_097_151,
+            2_097_152,
+            MQTT_MAX_REMAINING,
+        ] {
             let mut b = BytesMut::new();
             b.extend_from_slice(&[0x30]);
             put_remaining_len(&mut b, len);

@@ -20,17 +20,24 @@ const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 /// Longest delay between accept retries.
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// A bound listening socket.
+/// A bound listening socket. Bound with std before the runtime starts, so
+/// privileges can be dropped while the process is still single-threaded.
 pub enum Bound {
     /// TCP, IPv4 or IPv6.
-    Tcp(TcpListener),
+    Tcp(std::net::TcpListener),
     /// Unix domain socket.
-    Unix(UnixListener, std::path::PathBuf),
+    Unix(std::os::unix::net::UnixListener, std::path::PathBuf),
+}
+
+/// The same socket registered with tokio.
+enum Live {
+    Tcp(TcpListener),
+    Unix(UnixListener),
 }
 
 impl Bound {
     /// Binds "host:port" or "unix:PATH" (a stale socket file is replaced).
-    pub async fn bind(bind: &str) -> io::Result<Bound> {
+    pub fn bind(bind: &str) -> io::Result<Bound> {
         if let Some(path) = bind.strip_prefix("unix:") {
             let path = std::path::PathBuf::from(path);
             if let Some(dir) = path.parent() {
@@ -40,9 +47,13 @@ impl Bound {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
             }
-            return Ok(Bound::Unix(UnixListener::bind(&path)?, path));
+            let l = std::os::unix::net::UnixListener::bind(&path)?;
+            l.set_nonblocking(true)?;
+            return Ok(Bound::Unix(l, path));
         }
-        Ok(Bound::Tcp(TcpListener::bind(bind).await?))
+        let l = std::net::TcpListener::bind(bind)?;
+        l.set_nonblocking(true)?;
+        Ok(Bound::Tcp(l))
     }
 
     /// The address actually bound (useful with port 0).
@@ -53,15 +64,24 @@ impl Bound {
         }
     }
 
+    fn live(&self) -> io::Result<Live> {
+        Ok(match self {
+            Bound::Tcp(l) => Live::Tcp(TcpListener::from_std(l.try_clone()?)?),
+            Bound::Unix(l, _) => Live::Unix(UnixListener::from_std(l.try_clone()?)?),
+        })
+    }
+}
+
+impl Live {
     async fn accept(&self) -> io::Result<(Box<dyn Io>, String)> {
         match self {
-            Bound::Tcp(l) => {
+            Live::Tcp(l) => {
                 let (s, peer) = l.accept().await?;
                 // Latency over throughput: MQTT packets are small and flushed per wakeup anyway.
                 let _ = s.set_nodelay(true);
                 Ok((Box::new(s), peer.to_string()))
             }
-            Bound::Unix(l, _) => {
+            Live::Unix(l) => {
                 let (s, _) = l.accept().await?;
                 Ok((Box::new(s), "unix".into()))
             }
@@ -70,12 +90,24 @@ impl Bound {
 }
 
 /// Accepts connections until shutdown.
-pub async fn run(bound: Bound, ctx: Arc<ListenerCtx>, broker: Arc<Broker>, permits: Arc<Semaphore>) {
+pub async fn run(
+    bound: Bound,
+    ctx: Arc<ListenerCtx>,
+    broker: Arc<Broker>,
+    permits: Arc<Semaphore>,
+) {
+    let live = match bound.live() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(listener = %ctx.bind, error = %e, "cannot register listener");
+            return;
+        }
+    };
     let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         let accepted = tokio::select! {
             _ = broker.shutdown.cancelled() => break,
-            r = bound.accept() => r,
+            r = live.accept() => r,
         };
         match accepted {
             Ok((io, peer)) => {
@@ -85,7 +117,9 @@ pub async fn run(bound: Bound, ctx: Arc<ListenerCtx>, broker: Arc<Broker>, permi
                     tracing::warn!(peer = %peer, limit = broker.limits.max_connections, "connection limit reached; refused");
                     continue;
                 };
-                broker.tracker.spawn(serve(io, peer, ctx.clone(), broker.clone(), permit));
+                broker
+                    .tracker
+                    .spawn(serve(io, peer, ctx.clone(), broker.clone(), permit));
             }
             Err(e) => {
                 tracing::warn!(listener = %ctx.bind, error = %e, delay = ?backoff, "accept failed; backing off");
@@ -99,7 +133,13 @@ pub async fn run(bound: Bound, ctx: Arc<ListenerCtx>, broker: Arc<Broker>, permi
     }
 }
 
-async fn serve(io: Box<dyn Io>, peer: String, ctx: Arc<ListenerCtx>, broker: Arc<Broker>, _permit: OwnedSemaphorePermit) {
+async fn serve(
+    io: Box<dyn Io>,
+    peer: String,
+    ctx: Arc<ListenerCtx>,
+    broker: Arc<Broker>,
+    _permit: OwnedSemaphorePermit,
+) {
     let span = tracing::info_span!("conn", peer = %peer, client_id = tracing::field::Empty);
     async move {
         let limit = broker.limits.connect_timeout.get();
@@ -107,7 +147,11 @@ async fn serve(io: Box<dyn Io>, peer: String, ctx: Arc<ListenerCtx>, broker: Arc
             None => (io, None),
             Some(tls) => match tokio::time::timeout(limit, tls.acceptor().accept(io)).await {
                 Ok(Ok(s)) => {
-                    let cn = s.get_ref().1.peer_certificates().and_then(crate::tls::peer_common_name);
+                    let cn = s
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(crate::tls::peer_common_name);
                     (Box::new(s) as Box<dyn Io>, cn)
                 }
                 Ok(Err(e)) => {

@@ -49,7 +49,12 @@ pub struct Broker {
 
 impl Broker {
     /// A broker over `router`.
-    pub fn new(router: Arc<Router>, limits: Limits, store: Option<Store>, shutdown: CancellationToken) -> Arc<Broker> {
+    pub fn new(
+        router: Arc<Router>,
+        limits: Limits,
+        store: Option<Store>,
+        shutdown: CancellationToken,
+    ) -> Arc<Broker> {
         Arc::new(Broker {
             router,
             limits,

@@ -152,7 +152,10 @@ pub enum DecodeError {
 }
 
 fn malformed(ptype: PacketType, e: impl std::fmt::Display) -> DecodeError {
-    DecodeError::Malformed { ptype, reason: e.to_string() }
+    DecodeError::Malformed {
+        ptype,
+        reason: e.to_string(),
+    }
 }
 
 fn qos(q: u8) -> QoS {
@@ -160,7 +163,7 @@ fn qos(q: u8) -> QoS {
 }
 
 /// Reads the protocol name and level of a CONNECT frame without parsing the rest.
-fn protocol_of(frame: &[u8], header: &Header) -> Option<(&[u8], u8)> {
+fn protocol_of<'a>(frame: &'a [u8], header: &Header) -> Option<(&'a [u8], u8)> {
     let body = frame.get(header.header_len..)?;
     let n = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
     let name = body.get(2..2 + n)?;
@@ -185,9 +188,14 @@ fn normalise_connect(frame: &[u8], header: &Header, level: u8) -> Option<BytesMu
 }
 
 /// Parses a CONNECT frame of any supported version.
-pub fn decode_connect(header: &Header, frame: BytesMut, max: usize) -> Result<ConnectIn, DecodeError> {
+pub fn decode_connect(
+    header: &Header,
+    frame: BytesMut,
+    max: usize,
+) -> Result<ConnectIn, DecodeError> {
     let ptype = PacketType::Connect;
-    let (name, raw_level) = protocol_of(&frame, header).ok_or_else(|| malformed(ptype, "truncated variable header"))?;
+    let (name, raw_level) =
+        protocol_of(&frame, header).ok_or_else(|| malformed(ptype, "truncated variable header"))?;
     let bridge = raw_level & 0x80 != 0;
     let level = raw_level & 0x7f;
     let version = match (name, level) {
@@ -195,11 +203,18 @@ pub fn decode_connect(header: &Header, frame: BytesMut, max: usize) -> Result<Co
         (b"MQTT", 4) => Version::V311,
         (b"MQTT", 5) => Version::V5,
         _ => {
-            return Err(DecodeError::Protocol { name: String::from_utf8_lossy(name).into_owned(), level: raw_level });
+            return Err(DecodeError::Protocol {
+                name: String::from_utf8_lossy(name).into_owned(),
+                level: raw_level,
+            });
         }
     };
     if version == Version::V5 {
-        let mut f = if bridge { normalise_connect(&frame, header, 5).ok_or_else(|| malformed(ptype, "truncated"))? } else { frame };
+        let mut f = if bridge {
+            normalise_connect(&frame, header, 5).ok_or_else(|| malformed(ptype, "truncated"))?
+        } else {
+            frame
+        };
         return match v5::Packet::read(&mut f, Some(max as u32)) {
             Ok(v5::Packet::Connect(c, will, login)) => Ok(connect_from_v5(c, will, login, bridge)),
             Ok(_) => Err(malformed(ptype, "not a CONNECT")),
@@ -220,7 +235,10 @@ pub fn decode_connect(header: &Header, frame: BytesMut, max: usize) -> Result<Co
 
 fn connect_from_v4(c: v4::Connect, version: Version, bridge: bool) -> ConnectIn {
     let (username, password) = match c.login {
-        Some(l) => (Some(l.username), (!l.password.is_empty()).then(|| Bytes::from(l.password))),
+        Some(l) => (
+            Some(l.username),
+            (!l.password.is_empty()).then(|| Bytes::from(l.password)),
+        ),
         None => (None, None),
     };
     ConnectIn {
@@ -248,29 +266,44 @@ fn connect_from_v4(c: v4::Connect, version: Version, bridge: bool) -> ConnectIn 
     }
 }
 
-fn connect_from_v5(c: v5::Connect, will: Option<v5::LastWill>, login: Option<v5::Login>, bridge: bool) -> ConnectIn {
+fn connect_from_v5(
+    c: v5::Connect,
+    will: Option<v5::LastWill>,
+    login: Option<v5::Login>,
+    bridge: bool,
+) -> ConnectIn {
     let p = c.properties.unwrap_or_default();
     let will = will.map(|w| {
-        let wp = w.properties.unwrap_or_default();
+        let (props, expiry, delay) = match w.properties {
+            Some(wp) => (
+                Props {
+                    payload_format_indicator: wp.payload_format_indicator,
+                    expires_at_ms: None,
+                    content_type: wp.content_type,
+                    response_topic: wp.response_topic,
+                    correlation_data: wp.correlation_data,
+                    user_properties: wp.user_properties,
+                },
+                wp.message_expiry_interval,
+                wp.delay_interval.unwrap_or(0),
+            ),
+            None => (Props::default(), None, 0),
+        };
         WillIn {
             topic: String::from_utf8_lossy(&w.topic).into_owned(),
             payload: w.message,
             qos: qos(w.qos as u8),
             retain: w.retain,
-            props: Props {
-                payload_format_indicator: wp.payload_format_indicator,
-                expires_at_ms: None,
-                content_type: wp.content_type,
-                response_topic: wp.response_topic,
-                correlation_data: wp.correlation_data,
-                user_properties: wp.user_properties,
-            },
-            expiry: wp.message_expiry_interval,
-            delay: wp.delay_interval.unwrap_or(0),
+            props,
+            expiry,
+            delay,
         }
     });
     let (username, password) = match login {
-        Some(l) => (Some(l.username), (!l.password.is_empty()).then(|| Bytes::from(l.password))),
+        Some(l) => (
+            Some(l.username),
+            (!l.password.is_empty()).then(|| Bytes::from(l.password)),
+        ),
         None => (None, None),
     };
     ConnectIn {
@@ -291,18 +324,32 @@ fn connect_from_v5(c: v5::Connect, will: Option<v5::LastWill>, login: Option<v5:
 }
 
 /// Parses any packet a client sends after CONNECT.
-pub fn decode(header: &Header, mut frame: BytesMut, version: Version, max: usize) -> Result<Inbound, DecodeError> {
+pub fn decode(
+    header: &Header,
+    mut frame: BytesMut,
+    version: Version,
+    max: usize,
+) -> Result<Inbound, DecodeError> {
     use PacketType as T;
     match header.ptype {
         T::Connect => return Ok(Inbound::Connect),
         T::PingReq => return Ok(Inbound::PingReq),
-        T::Disconnect if header.remaining == 0 => return Ok(Inbound::Disconnect(0, None)),
-        T::ConnAck | T::SubAck | T::UnsubAck | T::PingResp => return Err(DecodeError::WrongDirection(header.ptype)),
+        // MQTT 5 allows a DISCONNECT of just a reason code; rumqttc wants properties too.
+        T::Disconnect if header.remaining <= 1 => {
+            return Ok(Inbound::Disconnect(
+                frame.get(header.header_len).copied().unwrap_or(0),
+                None,
+            ));
+        }
+        T::ConnAck | T::SubAck | T::UnsubAck | T::PingResp => {
+            return Err(DecodeError::WrongDirection(header.ptype));
+        }
         T::Auth => return Ok(Inbound::Auth),
         _ => {}
     }
     if version.is_v5() {
-        let p = v5::Packet::read(&mut frame, Some(max as u32)).map_err(|e| malformed(header.ptype, e))?;
+        let p = v5::Packet::read(&mut frame, Some(max as u32))
+            .map_err(|e| malformed(header.ptype, e))?;
         Ok(from_v5(p))
     } else {
         let p = v4::Packet::read(&mut frame, max).map_err(|e| malformed(header.ptype, e))?;
@@ -330,14 +377,25 @@ fn from_v4(p: v4::Packet) -> Inbound {
             s.pkid,
             s.filters
                 .into_iter()
-                .map(|f| (f.path, SubOptions { qos: qos(f.qos as u8), ..SubOptions::default() }))
+                .map(|f| {
+                    (
+                        f.path,
+                        SubOptions {
+                            qos: qos(f.qos as u8),
+                            ..SubOptions::default()
+                        },
+                    )
+                })
                 .collect(),
         ),
         v4::Packet::Unsubscribe(u) => Inbound::Unsubscribe(u.pkid, u.topics),
         v4::Packet::PingReq => Inbound::PingReq,
         v4::Packet::Disconnect => Inbound::Disconnect(0, None),
         v4::Packet::Connect(_) => Inbound::Connect,
-        v4::Packet::ConnAck(_) | v4::Packet::SubAck(_) | v4::Packet::UnsubAck(_) | v4::Packet::PingResp => Inbound::Auth,
+        v4::Packet::ConnAck(_)
+        | v4::Packet::SubAck(_)
+        | v4::Packet::UnsubAck(_)
+        | v4::Packet::PingResp => Inbound::Auth,
     }
 }
 
@@ -356,7 +414,9 @@ fn from_v5(p: v5::Packet) -> Inbound {
                 topic_alias: pp.topic_alias,
                 props: Props {
                     payload_format_indicator: pp.payload_format_indicator,
-                    expires_at_ms: pp.message_expiry_interval.map(|s| now + u64::from(s) * 1000),
+                    expires_at_ms: pp
+                        .message_expiry_interval
+                        .map(|s| now + u64::from(s) * 1000),
                     content_type: pp.content_type,
                     response_topic: pp.response_topic,
                     correlation_data: pp.correlation_data,
@@ -393,13 +453,15 @@ fn from_v5(p: v5::Packet) -> Inbound {
         }
         v5::Packet::Unsubscribe(u) => Inbound::Unsubscribe(u.pkid, u.filters),
         v5::Packet::PingReq(_) => Inbound::PingReq,
-        v5::Packet::Disconnect(d) => {
-            Inbound::Disconnect(d.reason_code as u8, d.properties.and_then(|p| p.session_expiry_interval))
-        }
+        v5::Packet::Disconnect(d) => Inbound::Disconnect(
+            d.reason_code as u8,
+            d.properties.and_then(|p| p.session_expiry_interval),
+        ),
         v5::Packet::Connect(..) => Inbound::Connect,
         v5::Packet::Auth(_) => Inbound::Auth,
-        v5::Packet::ConnAck(_) | v5::Packet::SubAck(_) | v5::Packet::UnsubAck(_) | v5::Packet::PingResp(_) => {
-            Inbound::Auth
-        }
+        v5::Packet::ConnAck(_)
+        | v5::Packet::SubAck(_)
+        | v5::Packet::UnsubAck(_)
+        | v5::Packet::PingResp(_) => Inbound::Auth,
     }
 }

@@ -26,7 +26,12 @@ fn encode(session: &Session) -> Bytes {
     for (filter, o) in &s.subscriptions {
         b.put_u16(filter.len() as u16);
         b.put_slice(filter.as_bytes());
-        b.put_u8(o.qos as u8 | u8::from(o.no_local) << 2 | u8::from(o.retain_as_published) << 3 | (o.retain_handling & 3) << 4);
+        b.put_u8(
+            o.qos as u8
+                | u8::from(o.no_local) << 2
+                | u8::from(o.retain_as_published) << 3
+                | (o.retain_handling & 3) << 4,
+        );
         b.put_u32(o.id.unwrap_or(0));
     }
     b.freeze()
@@ -66,7 +71,11 @@ fn decode(mut b: Bytes) -> Option<Record> {
         };
         subscriptions.push((filter, opts));
     }
-    Some(Record { expiry_secs, saved_ms, subscriptions })
+    Some(Record {
+        expiry_secs,
+        saved_ms,
+        subscriptions,
+    })
 }
 
 /// Saves a persistent session's subscriptions and expiry (not its messages).
@@ -97,7 +106,11 @@ pub fn snapshot(store: &Store, router: &Router) -> usize {
         save_session(store, &session);
         let pending: Vec<Delivery> = {
             let s = session.lock();
-            s.inflight.iter().map(|o| o.delivery.clone()).chain(s.queue.iter().cloned()).collect()
+            s.inflight
+                .iter()
+                .map(|o| o.delivery.clone())
+                .chain(s.queue.iter().cloned())
+                .collect()
         };
         for (seq, d) in pending.into_iter().enumerate() {
             let mut m = (*d.msg).clone();
@@ -141,7 +154,12 @@ pub fn restore(store: &Store, router: &Router, max_queued: usize, overflow: Over
             s.subscriptions = rec.subscriptions.into_iter().collect();
         }
         for (_, m) in store.session_msgs(&id).unwrap_or_default() {
-            let d = Delivery { qos: m.qos, retain: m.retain, msg: Arc::new(m), sub_ids: Vec::new() };
+            let d = Delivery {
+                qos: m.qos,
+                retain: m.retain,
+                msg: Arc::new(m),
+                sub_ids: Vec::new(),
+            };
             session.lock().queue.push_back(d);
         }
         router.restore_subscriptions(&session);

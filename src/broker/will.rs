@@ -22,7 +22,13 @@ pub struct Owner {
 }
 
 /// Publishes `will` now or after its delay.
-pub fn schedule(broker: &Arc<Broker>, ctx: &Arc<ListenerCtx>, session: &Arc<Session>, will: WillIn, owner: Owner) {
+pub fn schedule(
+    broker: &Arc<Broker>,
+    ctx: &Arc<ListenerCtx>,
+    session: &Arc<Session>,
+    will: WillIn,
+    owner: Owner,
+) {
     let expiry = session.lock().expiry_secs;
     let delay = will.delay.min(expiry);
     if delay == 0 {
@@ -48,11 +54,20 @@ fn publish(broker: &Broker, ctx: &ListenerCtx, will: WillIn, owner: &Owner) {
         tracing::warn!(client_id = %owner.client_id, topic = %will.topic, "will topic invalid; not published");
         return;
     }
-    if !ctx.auth.can_publish(owner.username.as_deref(), &owner.client_id, &will.topic) {
+    if !ctx
+        .auth
+        .can_publish(owner.username.as_deref(), &owner.client_id, &will.topic)
+    {
         tracing::warn!(client_id = %owner.client_id, topic = %will.topic, "will denied by ACL");
         return;
     }
-    let mut msg = Message::new(&will.topic, will.payload, will.qos, will.retain, Origin::Client(owner.client_id.clone()));
+    let mut msg = Message::new(
+        &will.topic,
+        will.payload,
+        will.qos,
+        will.retain,
+        Origin::Client(owner.client_id.clone()),
+    );
     msg.props = will.props;
     msg.props.expires_at_ms = will.expiry.map(|s| now_ms() + u64::from(s) * 1000);
     tracing::info!(client_id = %owner.client_id, topic = %msg.topic, "publishing will");

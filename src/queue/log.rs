@@ -77,7 +77,10 @@ pub(super) fn recover(dir: &Path, opts: &QueueOptions) -> Result<Recovered, Queu
                     enqueued_ms: r.enqueued_ms,
                     key: r.key.map(Arc::from),
                     len: r.frame_len,
-                    place: Place::Disk { seg: first, offset: r.offset },
+                    place: Place::Disk {
+                        seg: first,
+                        offset: r.offset,
+                    },
                     state: State::Unsent,
                     data: None,
                 });
@@ -127,7 +130,10 @@ pub(super) fn read_record(
 ) -> Result<Bytes, QueueError> {
     let path = dir.join(segment::file_name(seg));
     if reader.as_ref().is_none_or(|(s, _)| *s != seg) {
-        *reader = Some((seg, File::open(&path).map_err(|e| QueueError::io(&path, e))?));
+        *reader = Some((
+            seg,
+            File::open(&path).map_err(|e| QueueError::io(&path, e))?,
+        ));
     }
     let Some((_, file)) = reader.as_ref() else {
         return Err(QueueError::io(&path, io::Error::other("segment not open")));
@@ -230,18 +236,24 @@ impl Writer {
 
     /// Appends `buf` to the active segment with one write and one fdatasync.
     fn write(&mut self, buf: &[u8], first_seq: u64) -> Result<(u64, u64), QueueError> {
-        let full = self
-            .active
-            .as_ref()
-            .is_none_or(|a| a.size > 0 && a.size + buf.len() as u64 > self.shared.opts.segment_bytes);
+        let full = self.active.as_ref().is_none_or(|a| {
+            a.size > 0 && a.size + buf.len() as u64 > self.shared.opts.segment_bytes
+        });
         if full {
             self.rotate(first_seq)?;
         }
         let Some(a) = self.active.as_mut() else {
-            return Err(QueueError::io(&self.shared.dir, io::Error::other("no active segment")));
+            return Err(QueueError::io(
+                &self.shared.dir,
+                io::Error::other("no active segment"),
+            ));
         };
         let base = a.size;
-        match a.file.write_all_at(buf, base).and_then(|()| a.file.sync_data()) {
+        match a
+            .file
+            .write_all_at(buf, base)
+            .and_then(|()| a.file.sync_data())
+        {
             Ok(()) => {
                 a.size += buf.len() as u64;
                 Ok((a.first, base))
@@ -287,7 +299,10 @@ impl Writer {
             let mut st = shared.lock();
             let swept = st.index.sweep(now_ms());
             if swept > 0 {
-                tracing::warn!(dropped = swept, "bridge queue: records older than max_age dropped");
+                tracing::warn!(
+                    dropped = swept,
+                    "bridge queue: records older than max_age dropped"
+                );
             }
             self.seal_if_drained(&st, closing);
             let cursor = st.index.cursor();
@@ -296,7 +311,9 @@ impl Writer {
         let due = closing || !doomed.is_empty() || self.cursor_stored.elapsed() >= CURSOR_INTERVAL;
         if cursor != self.cursor.value() && due {
             let path = self.cursor.path().to_path_buf();
-            self.cursor.store(cursor).map_err(|e| QueueError::io(&path, e))?;
+            self.cursor
+                .store(cursor)
+                .map_err(|e| QueueError::io(&path, e))?;
             self.cursor_stored = Instant::now();
         }
         if doomed.is_empty() {

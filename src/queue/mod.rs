@@ -227,7 +227,8 @@ pub fn now_ms() -> u64 {
 
 fn spill(st: &mut Inner) {
     for (seq, enqueued_ms, key, data) in st.index.spill() {
-        st.pending.push(seq, enqueued_ms, key.as_deref(), &data, true);
+        st.pending
+            .push(seq, enqueued_ms, key.as_deref(), &data, true);
     }
 }
 
@@ -265,7 +266,9 @@ impl Queue {
     /// Queues a record. Full only under drop-newest (drop-oldest makes room, counted); the
     /// Commit resolves when the record is durable, at once under "outage" while the uplink is up.
     pub fn append(&self, rec: Record) -> Result<Commit, QueueError> {
-        let key = rec.coalesce_key.filter(|k| !k.is_empty() && k.len() <= segment::MAX_KEY);
+        let key = rec
+            .coalesce_key
+            .filter(|k| !k.is_empty() && k.len() <= segment::MAX_KEY);
         let len = segment::frame_len(key.as_deref(), rec.data.len());
         if len > segment::FRAME_HEADER + segment::MAX_PAYLOAD {
             return Err(QueueError::Full);
@@ -286,7 +289,11 @@ impl Queue {
             enqueued_ms: rec.enqueued_ms,
             key: key.clone(),
             len,
-            place: if in_memory { Place::Memory } else { Place::Pending },
+            place: if in_memory {
+                Place::Memory
+            } else {
+                Place::Pending
+            },
             state: State::Unsent,
             data: Some(Box::new(rec.data.clone())),
         };
@@ -294,7 +301,8 @@ impl Queue {
         if in_memory {
             let _ = tx.send(Ok(()));
         } else {
-            st.pending.push(seq, rec.enqueued_ms, key.as_deref(), &rec.data, false);
+            st.pending
+                .push(seq, rec.enqueued_ms, key.as_deref(), &rec.data, false);
             st.pending.waiters.push(tx);
             self.shared.wake_writer.notify_one();
         }

@@ -308,7 +308,11 @@ impl Index {
     /// Drops expired records at the front (the sweep).
     pub fn sweep(&mut self, now_ms: u64) -> u64 {
         let mut n = 0;
-        while self.entries.front().is_some_and(|e| self.expired(e, now_ms)) {
+        while self
+            .entries
+            .front()
+            .is_some_and(|e| self.expired(e, now_ms))
+        {
             self.finish(0, Reason::Age);
             self.pop_done();
             n += 1;

@@ -22,7 +22,9 @@ impl Flusher {
     /// Starts the flusher thread for `store`.
     pub fn start(store: Store) -> std::io::Result<Flusher> {
         let (tx, rx) = mpsc::channel::<Waiter>();
-        thread::Builder::new().name("store-flush".into()).spawn(move || run(store, rx))?;
+        thread::Builder::new()
+            .name("store-flush".into())
+            .spawn(move || run(store, rx))?;
         Ok(Flusher { tx })
     }
 
@@ -37,7 +39,9 @@ impl Flusher {
 }
 
 fn closed() -> ForwardError {
-    ForwardError::Closed { bridge: "store".into() }
+    ForwardError::Closed {
+        bridge: "store".into(),
+    }
 }
 
 fn run(store: Store, rx: mpsc::Receiver<Waiter>) {

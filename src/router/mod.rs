@@ -112,7 +112,9 @@ impl Router {
         matches.sort_unstable_by(|a, b| a.client.cmp(&b.client));
         let sessions = read(&self.sessions);
         for group in matches.chunk_by(|a, b| a.client == b.client) {
-            let Some(session) = sessions.get(&group[0].client) else { continue };
+            let Some(session) = sessions.get(&group[0].client) else {
+                continue;
+            };
             let granted = group.iter().map(|m| m.opts.qos).max().unwrap_or_default();
             let d = Delivery {
                 msg: msg.clone(),
@@ -130,7 +132,10 @@ impl Router {
     /// is owed (MQTT 5 retain handling: 0 always, 1 only if new, 2 never).
     pub fn subscribe(&self, session: &Arc<Session>, filter: &str, opts: SubOptions) {
         let existed = write(&self.subs).subscribe(&session.id, filter, opts);
-        session.lock().subscriptions.insert(filter.to_string(), opts);
+        session
+            .lock()
+            .subscriptions
+            .insert(filter.to_string(), opts);
         let wants_retained = match opts.retain_handling {
             0 => true,
             1 => !existed,
@@ -143,7 +148,12 @@ impl Router {
         lock(&self.retained).matching(filter, now_ms(), &mut found);
         for m in found {
             let qos = m.qos.min(opts.qos);
-            session.enqueue(Delivery { msg: Arc::new(m), qos, retain: true, sub_ids: opts.id.into_iter().collect() });
+            session.enqueue(Delivery {
+                msg: Arc::new(m),
+                qos,
+                retain: true,
+                sub_ids: opts.id.into_iter().collect(),
+            });
         }
     }
 
@@ -165,8 +175,12 @@ impl Router {
 
     /// Re-adds a restored session's subscriptions to the trie (no retained replay).
     pub fn restore_subscriptions(&self, session: &Arc<Session>) {
-        let subs: Vec<(String, SubOptions)> =
-            session.lock().subscriptions.iter().map(|(f, o)| (f.clone(), *o)).collect();
+        let subs: Vec<(String, SubOptions)> = session
+            .lock()
+            .subscriptions
+            .iter()
+            .map(|(f, o)| (f.clone(), *o))
+            .collect();
         let mut tree = write(&self.subs);
         for (f, o) in subs {
             tree.subscribe(&session.id, &f, o);
@@ -176,7 +190,10 @@ impl Router {
     /// Drops `session` and its subscriptions, if it is still the registered one.
     pub fn remove_session(&self, session: &Arc<Session>) {
         let mut sessions = write(&self.sessions);
-        if sessions.get(&session.id).is_some_and(|s| Arc::ptr_eq(s, session)) {
+        if sessions
+            .get(&session.id)
+            .is_some_and(|s| Arc::ptr_eq(s, session))
+        {
             sessions.remove(&session.id);
             write(&self.subs).remove_client(&session.id);
         }
