@@ -352,6 +352,10 @@ fn acl_seed_000_per_gateway_isolation() {
     assert!(!a.can_receive(gw, "any", "meters/GW-0002/x"));
     // Anonymous clients have no %u: the pattern does not apply to them.
     assert!(!a.can_publish(None, "any", "meters/GW-0001/data"));
+    assert!(
+        !a.can_publish(Some(""), "any", "meters//data"),
+        "an empty username has no %u"
+    );
     // Names with wildcards or separators must not widen or shift the pattern.
     for evil in ["#", "+", "GW-0001/../GW-0002", "a/b", "x#"] {
         assert!(!a.can_publish(
@@ -399,6 +403,10 @@ fn acl_users_topics_access_and_anonymous() {
     assert!(
         !a.can_subscribe(al, "c", "public/#"),
         "anonymous rules are not alice's"
+    );
+    assert!(
+        !a.can_subscribe(Some(""), "c", "public/#"),
+        "nor an empty username's"
     );
     // A username with a space, and a user with no rules at all.
     assert!(a.can_subscribe(Some("bob smith"), "c", "home/bob/+"));
