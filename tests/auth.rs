@@ -546,6 +546,8 @@ fn reload_keeps_the_old_snapshot_when_a_file_is_broken() {
 
 #[test]
 fn inline_users_come_first() {
+    fn shared_between_connection_tasks<T: Send + Sync + 'static>() {}
+    shared_between_connection_tasks::<Auth>();
     let dir = tempfile::tempdir().unwrap();
     let pw = dir.path().join("passwd");
     write(&pw, "alice:from-file\nbob:bob-file\n");

@@ -1,7 +1,7 @@
 //! Authentication (password files, inline users) and authorisation (ACL files),
 //! behind one facade the broker shares between connections and reloads on SIGHUP.
 //!
-//! A reload builds a complete new [`Snapshot`] off to the side and swaps it in
+//! A reload builds a complete new snapshot off to the side and swaps it in
 //! only when every file parsed, so a broken file never leaves the broker with
 //! half a configuration (or none).
 
