@@ -289,12 +289,19 @@ impl Builder<'_> {
                         (false, Some(n)) => disabled_bridges.push(n),
                         (false, None) => {}
                         (true, None) => self.bad(s.line, &s.display, "a bridge section needs a name or `option name`"),
+                        (true, Some(n)) if bridges.contains_key(&n) => {
+                            let line = s.get("name").map_or(s.line, |v| v.1);
+                            let msg = format!("bridge name {n:?} is used twice: topics could not tell them apart");
+                            self.bad(line, &format!("{}.name", s.display), msg);
+                        }
                         (true, Some(n)) => {
                             let idx = self.push_table("bridge", s);
                             bridges.entry(n.clone()).or_insert(idx);
                             let path = format!("bridge[{idx}]");
                             let mut tbl = self.fill(s, &path);
                             tbl.entry("name").or_insert(Value::String(n));
+                            // No `list address` is an empty list in UCI; validation names it.
+                            tbl.entry("addresses").or_insert_with(|| Value::Array(Vec::new()));
                             self.set_at(&path, tbl);
                         }
                     }

@@ -127,8 +127,9 @@ impl Validator<'_> {
         let mut binds = HashSet::new();
         for (i, l) in cfg.listeners.iter().enumerate() {
             let at = format!("listener[{i}]");
-            if let Err(why) = check_bind(&l.bind) {
-                self.err(&format!("{at}.bind"), why);
+            let bind_ok = check_bind(&l.bind);
+            if let Err(why) = &bind_ok {
+                self.err(&format!("{at}.bind"), why.clone());
             } else if !binds.insert(l.bind.as_str()) {
                 self.err(&format!("{at}.bind"), format!("{:?} is bound by an earlier listener", l.bind));
             }
@@ -136,7 +137,8 @@ impl Validator<'_> {
             if let Some(a) = &l.auth {
                 self.auth(a, &format!("{at}.auth"));
             }
-            if !l.anonymous_allowed() && !can_authenticate(l, &cfg.auth) {
+            // With a broken bind, whether it is loopback (and so anonymous by default) is unknown.
+            if bind_ok.is_ok() && !l.anonymous_allowed() && !can_authenticate(l, &cfg.auth) {
                 self.err(
                     &format!("{at}.allow_anonymous"),
                     "anonymous clients are refused but no client can authenticate: set a password_file, \
