@@ -34,7 +34,10 @@ const INVALID: &[(&str, &str)] = &[
     ("tls_key_unreadable.toml", "listener[0].tls.key"),
     ("tls_key_missing.toml", "listener[0].tls.key"),
     ("tls_client_ca_unreadable.toml", "listener[0].tls.client_ca"),
-    ("identity_without_client_ca.toml", "listener[0].tls.identity_as_username"),
+    (
+        "identity_without_client_ca.toml",
+        "listener[0].tls.identity_as_username",
+    ),
     ("password_file_unreadable.toml", "auth.password_file"),
     ("acl_file_unreadable.toml", "auth.acl_file"),
     ("listener_acl_unreadable.toml", "listener[0].auth.acl_file"),
@@ -43,10 +46,19 @@ const INVALID: &[(&str, &str)] = &[
     ("bridge_key_without_cert.toml", "bridge[0].tls.cert"),
     ("bridge_cert_unreadable.toml", "bridge[0].tls.cert"),
     ("bridge_password_and_file.toml", "bridge[0].password_file"),
-    ("bridge_password_file_unreadable.toml", "bridge[0].password_file"),
+    (
+        "bridge_password_file_unreadable.toml",
+        "bridge[0].password_file",
+    ),
     ("qos_3.toml", "bridge[0].topic[0].qos"),
-    ("local_prefix_wildcard.toml", "bridge[0].topic[0].local_prefix"),
-    ("remote_prefix_wildcard.toml", "bridge[0].topic[0].remote_prefix"),
+    (
+        "local_prefix_wildcard.toml",
+        "bridge[0].topic[0].local_prefix",
+    ),
+    (
+        "remote_prefix_wildcard.toml",
+        "bridge[0].topic[0].remote_prefix",
+    ),
     ("bad_pattern.toml", "bridge[0].topic[0].pattern"),
     ("duplicate_bind.toml", "listener[1].bind"),
     ("bad_bind.toml", "listener[0].bind"),
@@ -59,29 +71,58 @@ const INVALID: &[(&str, &str)] = &[
     ("user_without_password.toml", "auth.user[0].password"),
     ("user_both_passwords.toml", "auth.user[0].password_hash"),
     ("no_way_to_authenticate.toml", "listener[0].allow_anonymous"),
-    ("uci_unknown_option.uci", "uci_unknown_option.uci.central.adress"),
-    ("uci_unknown_section.uci", "uci_unknown_section.uci.@brige[0]"),
+    (
+        "uci_unknown_option.uci",
+        "uci_unknown_option.uci.central.adress",
+    ),
+    (
+        "uci_unknown_section.uci",
+        "uci_unknown_section.uci.@brige[0]",
+    ),
     ("uci_bad_bool.uci", "uci_bad_bool.uci.lan.allow_anonymous"),
     ("uci_bad_int.uci", "uci_bad_int.uci.central.inflight"),
     ("uci_unterminated_quote.uci", "(syntax)"),
     ("uci_bad_statement.uci", "(syntax)"),
     ("uci_option_before_config.uci", "data_dir"),
-    ("uci_topic_unknown_bridge.uci", "uci_topic_unknown_bridge.uci.@topic[0].bridge"),
-    ("uci_topic_without_bridge.uci", "uci_topic_without_bridge.uci.@topic[0].bridge"),
-    ("uci_direction_typo.uci", "uci_direction_typo.uci.@topic[1].direction"),
-    ("uci_tls_key_missing.uci", "uci_tls_key_missing.uci.tls.tls_key"),
-    ("uci_duplicate_bridge.uci", "uci_duplicate_bridge.uci.b2.name"),
+    (
+        "uci_topic_unknown_bridge.uci",
+        "uci_topic_unknown_bridge.uci.@topic[0].bridge",
+    ),
+    (
+        "uci_topic_without_bridge.uci",
+        "uci_topic_without_bridge.uci.@topic[0].bridge",
+    ),
+    (
+        "uci_direction_typo.uci",
+        "uci_direction_typo.uci.@topic[1].direction",
+    ),
+    (
+        "uci_tls_key_missing.uci",
+        "uci_tls_key_missing.uci.tls.tls_key",
+    ),
+    (
+        "uci_duplicate_bridge.uci",
+        "uci_duplicate_bridge.uci.b2.name",
+    ),
     ("uci_no_topics.uci", "uci_no_topics.uci.central"),
-    ("uci_list_for_option.uci", "uci_list_for_option.uci.central.client_id"),
+    (
+        "uci_list_for_option.uci",
+        "uci_list_for_option.uci.central.client_id",
+    ),
     ("uci_two_main.uci", "uci_two_main.uci.other"),
     ("uci_bad_address.uci", "uci_bad_address.uci.central.address"),
     ("uci_qos_3.uci", "uci_qos_3.uci.@topic[0].qos"),
     ("uci_log_level.uci", "uci_log_level.uci.main.log_level"),
-    ("uci_user_without_password.uci", "uci_user_without_password.uci.@user[0].password"),
+    (
+        "uci_user_without_password.uci",
+        "uci_user_without_password.uci.@user[0].password",
+    ),
 ];
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES).join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(FIXTURES)
+        .join(rel)
 }
 
 fn files_in(dir: &str) -> BTreeSet<String> {
@@ -94,8 +135,17 @@ fn files_in(dir: &str) -> BTreeSet<String> {
 /// The 1-based line carrying the `# expect` marker.
 fn marked_line(path: &Path) -> usize {
     let text = std::fs::read_to_string(path).unwrap();
-    let lines: Vec<usize> = (1..).zip(text.lines()).filter(|(_, l)| l.contains("# expect")).map(|(n, _)| n).collect();
-    assert_eq!(lines.len(), 1, "{}: exactly one `# expect` marker", path.display());
+    let lines: Vec<usize> = (1..)
+        .zip(text.lines())
+        .filter(|(_, l)| l.contains("# expect"))
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{}: exactly one `# expect` marker",
+        path.display()
+    );
     lines[0]
 }
 
@@ -110,7 +160,10 @@ fn every_invalid_fixture_names_file_line_and_key() {
     let on_disk = files_in("invalid");
     assert!(!on_disk.is_empty(), "no invalid fixtures found");
     let listed: BTreeSet<String> = INVALID.iter().map(|(f, _)| f.to_string()).collect();
-    assert_eq!(on_disk, listed, "fixtures on disk and the INVALID table differ");
+    assert_eq!(
+        on_disk, listed,
+        "fixtures on disk and the INVALID table differ"
+    );
     let mut failures = Vec::new();
     for (name, key) in INVALID {
         let path = fixture(&format!("invalid/{name}"));
@@ -125,9 +178,15 @@ fn every_invalid_fixture_names_file_line_and_key() {
         let want = format!("{}:{line}: {key}: ", path.display());
         let ok = err.problems.len() == 1 && err.problems[0].to_string().starts_with(&want);
         if !ok {
-            failures.push(format!("{name}: want one problem starting {want:?}, got:\n{err}"));
+            failures.push(format!(
+                "{name}: want one problem starting {want:?}, got:\n{err}"
+            ));
         }
-        assert!(err.problems.iter().all(|p| p.file == path && !p.message.is_empty()));
+        assert!(
+            err.problems
+                .iter()
+                .all(|p| p.file == path && !p.message.is_empty())
+        );
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
@@ -152,8 +211,14 @@ fn valid_fixtures_load() {
     let openwrt = std::fs::read_to_string(fixture("valid/openwrt_default.uci")).unwrap();
     let cfg = config::parse_uci(&openwrt, Path::new("/etc/config/edgemq")).unwrap();
     assert_eq!(cfg.listeners[0].bind, "0.0.0.0:1883");
-    assert!(cfg.bridges.is_empty(), "the disabled example bridge must be ignored");
-    assert!(cfg.auth.users.is_empty(), "the disabled example user must be ignored");
+    assert!(
+        cfg.bridges.is_empty(),
+        "the disabled example bridge must be ignored"
+    );
+    assert!(
+        cfg.auth.users.is_empty(),
+        "the disabled example user must be ignored"
+    );
 }
 
 #[test]
@@ -171,9 +236,18 @@ fn full_toml_and_full_uci_are_the_same_model() {
 fn empty_file_is_the_builtin_defaults() {
     let cfg = config::parse_toml("", Path::new("e.toml")).unwrap();
     assert_eq!(cfg, config::Config::default());
-    assert!(cfg.listeners[0].anonymous_allowed(), "anonymous on loopback by default");
-    let l = config::parse_toml("[[listener]]\nbind = \"0.0.0.0:1883\"\n[auth]\npassword_file = \"p\"\n", Path::new("x"));
-    assert!(!l.unwrap().listeners[0].anonymous_allowed(), "not on the LAN by default");
+    assert!(
+        cfg.listeners[0].anonymous_allowed(),
+        "anonymous on loopback by default"
+    );
+    let l = config::parse_toml(
+        "[[listener]]\nbind = \"0.0.0.0:1883\"\n[auth]\npassword_file = \"p\"\n",
+        Path::new("x"),
+    );
+    assert!(
+        !l.unwrap().listeners[0].anonymous_allowed(),
+        "not on the LAN by default"
+    );
 }
 
 #[test]
@@ -183,10 +257,20 @@ fn every_problem_is_reported_at_once_in_line_order() {
     let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(
         keys,
-        ["log_level", "worker_threads", "listener[0].bind", "bridge[0].topic", "bridge[0].name", "bridge[0].addresses"]
+        [
+            "log_level",
+            "worker_threads",
+            "listener[0].bind",
+            "bridge[0].topic",
+            "bridge[0].name",
+            "bridge[0].addresses"
+        ]
     );
     let lines: Vec<Option<usize>> = err.problems.iter().map(|p| p.line).collect();
-    assert_eq!(lines, [Some(1), Some(2), Some(4), Some(5), Some(6), Some(7)]);
+    assert_eq!(
+        lines,
+        [Some(1), Some(2), Some(4), Some(5), Some(6), Some(7)]
+    );
     assert_eq!(err.to_string().lines().count(), 6);
 }
 
@@ -212,9 +296,15 @@ fn uci_quoting_and_comments() {
 
 #[test]
 fn uci_detection() {
-    assert!(config::is_uci("# hi\n\nconfig edgemq 'main'\n", Path::new("x.conf")));
+    assert!(config::is_uci(
+        "# hi\n\nconfig edgemq 'main'\n",
+        Path::new("x.conf")
+    ));
     assert!(config::is_uci("", Path::new("/etc/config/edgemq")));
-    assert!(!config::is_uci("data_dir = \"x\"\n", Path::new("/etc/edgemq/edgemq.toml")));
+    assert!(!config::is_uci(
+        "data_dir = \"x\"\n",
+        Path::new("/etc/edgemq/edgemq.toml")
+    ));
 }
 
 #[test]
@@ -224,18 +314,32 @@ fn run_picks_cli_then_toml_then_uci_then_builtin() {
     let uci_path = dir.path().join("edgemq");
     let pick = |cli: Option<&Path>| config::load_for_run_from(cli, &toml_path, &uci_path);
     assert_eq!(pick(None).unwrap().1, Source::BuiltIn);
-    std::fs::write(&uci_path, "config edgemq 'main'\n\toption log_level 'warn'\n").unwrap();
+    std::fs::write(
+        &uci_path,
+        "config edgemq 'main'\n\toption log_level 'warn'\n",
+    )
+    .unwrap();
     let (cfg, src) = pick(None).unwrap();
-    assert_eq!((cfg.log_level.as_str(), src), ("warn", Source::File(uci_path.clone())));
+    assert_eq!(
+        (cfg.log_level.as_str(), src),
+        ("warn", Source::File(uci_path.clone()))
+    );
     std::fs::write(&toml_path, "log_level = \"trace\"\n").unwrap();
     let (cfg, src) = pick(None).unwrap();
-    assert_eq!((cfg.log_level.as_str(), src), ("trace", Source::File(toml_path.clone())));
+    assert_eq!(
+        (cfg.log_level.as_str(), src),
+        ("trace", Source::File(toml_path.clone()))
+    );
     let other = dir.path().join("other.toml");
     std::fs::write(&other, "log_level = \"error\"\n").unwrap();
     assert_eq!(pick(Some(&other)).unwrap().0.log_level, "error");
     let missing = dir.path().join("missing.toml");
     let err = pick(Some(&missing)).unwrap_err();
-    assert!(err.to_string().starts_with(&format!("{}: ", missing.display())), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}: ", missing.display())),
+        "{err}"
+    );
 }
 
 #[test]
@@ -244,7 +348,14 @@ fn summary_shows_the_shape_and_never_secrets() {
     let path = fixture("valid/full.toml");
     let cfg = config::load(&path).unwrap();
     let s = config::summary(&cfg, &Source::File(path));
-    for want in ["0.0.0.0:1883", "unix:/run/edgemq/edgemq.sock", "central", "backup.example.com:8883", "meters/#", "16MiB"] {
+    for want in [
+        "0.0.0.0:1883",
+        "unix:/run/edgemq/edgemq.sock",
+        "central",
+        "backup.example.com:8883",
+        "meters/#",
+        "16MiB",
+    ] {
         assert!(s.contains(want), "summary lacks {want}:\n{s}");
     }
     for secret in ["s3cret-inline", "bridge-secret-pw", "aGFzaA"] {
@@ -252,7 +363,10 @@ fn summary_shows_the_shape_and_never_secrets() {
     }
     assert!(s.lines().count() < 25, "one screen:\n{s}");
     let b = config::summary(&config::Config::default(), &Source::BuiltIn);
-    assert!(b.contains("built-in defaults") && b.contains("127.0.0.1:1883"), "{b}");
+    assert!(
+        b.contains("built-in defaults") && b.contains("127.0.0.1:1883"),
+        "{b}"
+    );
 }
 
 #[test]
@@ -287,8 +401,16 @@ fn check_binary_accepts_a_valid_file_and_prints_the_summary() {
         let path = fixture(&format!("valid/{name}"));
         let out = edgemq(&["check", "-c", path.to_str().unwrap()]);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&out.stderr));
-        assert!(stdout.contains("central -> mqtt.example.com:8883"), "{stdout}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("central -> mqtt.example.com:8883"),
+            "{stdout}"
+        );
         assert!(!stdout.contains("bridge-secret-pw") && !stdout.contains("s3cret-inline"));
         assert!(out.stderr.is_empty());
     }
@@ -298,7 +420,11 @@ fn check_binary_accepts_a_valid_file_and_prints_the_summary() {
 fn check_binary_rejects_with_one_line_per_problem() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
-    std::fs::write(&path, "log_level = \"loud\"\n\n[[listener]]\nbind = \"1883\"\n[limits]\nmax_inflight = 0\n").unwrap();
+    std::fs::write(
+        &path,
+        "log_level = \"loud\"\n\n[[listener]]\nbind = \"1883\"\n[limits]\nmax_inflight = 0\n",
+    )
+    .unwrap();
     let out = edgemq(&["check", "-c", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
@@ -306,9 +432,18 @@ fn check_binary_rejects_with_one_line_per_problem() {
     let lines: Vec<&str> = stderr.lines().collect();
     let p = path.display();
     assert_eq!(lines.len(), 3, "{stderr}");
-    assert!(lines[0].starts_with(&format!("{p}:1: log_level: ")), "{stderr}");
-    assert!(lines[1].starts_with(&format!("{p}:4: listener[0].bind: ")), "{stderr}");
-    assert!(lines[2].starts_with(&format!("{p}:6: limits.max_inflight: ")), "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!("{p}:1: log_level: ")),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{p}:4: listener[0].bind: ")),
+        "{stderr}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("{p}:6: limits.max_inflight: ")),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -320,5 +455,8 @@ fn check_binary_fails_on_a_missing_file_and_bad_syntax() {
     let out = edgemq(&["check", "-c", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with(&format!("{}:2: (syntax): ", path.display())), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("{}:2: (syntax): ", path.display())),
+        "{stderr}"
+    );
 }

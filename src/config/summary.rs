@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::Source;
-use super::model::{Auth, Bridge, Config, Listener};
+use super::model::{Auth, Bridge, Config, Direction, Durability, Listener, Overflow, Protocol};
 
 /// A human summary of `cfg`; passwords are never included, only whether one is set.
 pub fn summary(cfg: &Config, source: &Source) -> String {
@@ -20,7 +20,8 @@ pub fn summary(cfg: &Config, source: &Source) -> String {
         cfg.data_dir.display(),
         cfg.log_level,
         cfg.user.as_deref().unwrap_or("(current)"),
-        cfg.worker_threads.map_or("auto".to_string(), |n| n.to_string()),
+        cfg.worker_threads
+            .map_or("auto".to_string(), |n| n.to_string()),
     );
     let _ = writeln!(s, "listeners:");
     for l in &cfg.listeners {
@@ -84,23 +85,38 @@ fn bridge_lines(s: &mut String, b: &Bridge) {
     let tls = match &b.tls {
         None => "plain tcp".to_string(),
         Some(t) => {
-            let cert = if t.cert.is_some() { ", client cert" } else { "" };
+            let cert = if t.cert.is_some() {
+                ", client cert"
+            } else {
+                ""
+            };
             format!("tls (ca {}{cert})", t.ca)
         }
     };
-    let login = match (&b.username, b.password.is_some() || b.password_file.is_some()) {
+    let login = match (
+        &b.username,
+        b.password.is_some() || b.password_file.is_some(),
+    ) {
         (Some(u), true) => format!("user {u} with password"),
         (Some(u), false) => format!("user {u}"),
         (None, _) => "no login".into(),
     };
     let _ = writeln!(s, "  {} -> {}", b.name, b.addresses.join(", "));
-    let _ = writeln!(s, "    {:?}, {tls}, {login}", b.protocol);
+    let proto = match b.protocol {
+        Protocol::Mqtt311 => "mqtt311",
+        Protocol::Mqtt5 => "mqtt5",
+    };
+    let _ = writeln!(s, "    {proto}, {tls}, {login}");
     for t in &b.topics {
         let _ = writeln!(
             s,
-            "    topic {:?} {:?} qos {} local {:?} remote {:?}{}",
+            "    topic {:?} {} qos {} local {:?} remote {:?}{}",
             t.pattern,
-            t.direction,
+            match t.direction {
+                Direction::Out => "out",
+                Direction::In => "in",
+                Direction::Both => "both",
+            },
             t.qos,
             t.local_prefix,
             t.remote_prefix,
@@ -108,10 +124,25 @@ fn bridge_lines(s: &mut String, b: &Bridge) {
         );
     }
     let q = &b.queue;
-    let rate = q.replay_rate.map_or("no replay cap".to_string(), |r| format!("replay {r}/s"));
+    let rate = q
+        .replay_rate
+        .map_or("no replay cap".to_string(), |r| format!("replay {r}/s"));
     let _ = writeln!(
         s,
-        "    queue: max {} / {}, {:?} when full, durability {:?}, {rate}",
-        q.max_bytes, q.max_age, q.overflow, q.durability
+        "    queue: max {} / {}, {} when full, durability {}, {rate}",
+        q.max_bytes,
+        q.max_age,
+        overflow(q.overflow),
+        match q.durability {
+            Durability::Always => "always",
+            Durability::Outage => "outage",
+        },
     );
+}
+
+fn overflow(o: Overflow) -> &'static str {
+    match o {
+        Overflow::DropOldest => "drop-oldest",
+        Overflow::DropNewest => "drop-newest",
+    }
 }

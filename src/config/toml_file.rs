@@ -42,6 +42,11 @@ impl Locations {
         self.sections.push((path.to_string(), name.to_string()));
     }
 
+    /// Whether these locations are in a UCI file.
+    pub fn is_uci(&self) -> bool {
+        !self.sections.is_empty()
+    }
+
     /// The line of `path`, or of its nearest ancestor that has one.
     pub fn line(&self, path: &str) -> Option<usize> {
         let mut p = path;
@@ -145,10 +150,13 @@ pub fn deserialize(
             .and_then(|s| spans.path_at(s.start))
             .unwrap_or("")
             .to_string();
+        let mut message = plain_words(&first_line(e.message()));
         if let Some(field) = missing_field(e.message()) {
             path = join(&path, field);
+            let what = if report.is_uci() { "option" } else { "key" };
+            message = format!("required {what} `{}` is missing", leaf(&report.name(&path)));
         }
-        let mut problem = report.problem(file, &path, first_line(e.message()));
+        let mut problem = report.problem(file, &path, message);
         if problem.key.is_empty() {
             problem.key = "(top level)".into();
         }
@@ -161,6 +169,26 @@ pub fn deserialize(
 /// serde's "missing field `x`" names the field inside the table the span points at.
 fn missing_field(msg: &str) -> Option<&str> {
     msg.strip_prefix("missing field `")?.split('`').next()
+}
+
+/// serde speaks Rust ("expected u16"); the user wants the range.
+fn plain_words(msg: &str) -> String {
+    const TYPES: [(&str, &str); 5] = [
+        ("expected u8", "expected a whole number 0..=255"),
+        ("expected u16", "expected a whole number 0..=65535"),
+        ("expected u32", "expected a whole number 0..=4294967295"),
+        ("expected usize", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+    ];
+    TYPES
+        .iter()
+        .find(|(rust, _)| msg.ends_with(rust))
+        .map_or_else(|| msg.to_string(), |(rust, plain)| msg.replace(rust, plain))
+}
+
+/// The last component of a displayed key: `edgemq.lan.tls_key` → `tls_key`.
+fn leaf(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or(name)
 }
 
 fn first_line(msg: &str) -> String {
@@ -179,7 +207,11 @@ pub fn join(path: &str, key: &str) -> String {
 /// 1-based line of a byte offset.
 pub fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 fn walk_table(table: &DeTable<'_>, path: &str, text: &str, locs: &mut Locations) {

@@ -32,7 +32,9 @@ impl Rng {
         xs[self.below(xs.len() as u64) as usize]
     }
     fn string(&mut self) -> String {
-        const PIECES: &[&str] = &["a", "Z", "9", "/", " ", "'", "\"", "\\", "#", "é", "$7$", "-", "_", ".", "\t", "+"];
+        const PIECES: &[&str] = &[
+            "a", "Z", "9", "/", " ", "'", "\"", "\\", "#", "é", "$7$", "-", "_", ".", "\t", "+",
+        ];
         (0..self.below(8)).map(|_| self.pick(PIECES)).collect()
     }
     fn opt_string(&mut self) -> Option<String> {
@@ -76,7 +78,9 @@ pub fn random_config(r: &mut Rng) -> Config {
         c.data_dir = r.path();
     }
     c.user = r.opt_string();
-    c.log_level = r.pick(&["error", "warn", "info", "debug", "trace", "odd 'level'"]).into();
+    c.log_level = r
+        .pick(&["error", "warn", "info", "debug", "trace", "odd 'level'"])
+        .into();
     c.worker_threads = r.bool().then(|| r.small(8));
     c.sys_interval = r.dur();
     if r.bool() {
@@ -86,7 +90,11 @@ pub fn random_config(r: &mut Rng) -> Config {
         l.connect_timeout = r.dur();
         l.max_inflight = r.small(100);
         l.max_queued_messages = r.small(10_000);
-        l.queue_full = if r.bool() { Overflow::DropNewest } else { Overflow::DropOldest };
+        l.queue_full = if r.bool() {
+            Overflow::DropNewest
+        } else {
+            Overflow::DropOldest
+        };
         l.max_keepalive = r.small(65_535);
         l.session_expiry = r.dur();
         l.max_topic_alias = r.small(100);
@@ -143,9 +151,15 @@ fn random_bridge(r: &mut Rng, i: u64) -> Bridge {
     });
     Bridge {
         name,
-        addresses: (0..r.below(4)).map(|j| format!("h{j}.example:{}", r.below(65_536))).collect(),
+        addresses: (0..r.below(4))
+            .map(|j| format!("h{j}.example:{}", r.below(65_536)))
+            .collect(),
         client_id: r.opt_string(),
-        protocol: if r.bool() { Protocol::Mqtt5 } else { Protocol::Mqtt311 },
+        protocol: if r.bool() {
+            Protocol::Mqtt5
+        } else {
+            Protocol::Mqtt311
+        },
         clean_session: r.bool(),
         keepalive: r.dur(),
         username: r.opt_string(),
@@ -164,9 +178,17 @@ fn random_bridge(r: &mut Rng, i: u64) -> Bridge {
         queue: QueueConfig {
             max_bytes: r.size(),
             max_age: r.dur(),
-            overflow: if r.bool() { Overflow::DropNewest } else { Overflow::DropOldest },
+            overflow: if r.bool() {
+                Overflow::DropNewest
+            } else {
+                Overflow::DropOldest
+            },
             replay_rate: r.bool().then(|| r.small(10_000)),
-            durability: if r.bool() { Durability::Outage } else { Durability::Always },
+            durability: if r.bool() {
+                Durability::Outage
+            } else {
+                Durability::Always
+            },
         },
     }
 }
@@ -197,7 +219,8 @@ impl Out<'_> {
         let indent = if self.r.bool() { "\t" } else { "    " };
         let _ = writeln!(self.s, "{indent}option {name} {}", q(v));
         if self.r.below(8) == 0 {
-            self.s.push_str("\n# a comment with 'quotes' and \"more\"\n");
+            self.s
+                .push_str("\n# a comment with 'quotes' and \"more\"\n");
         }
     }
     fn opt_some(&mut self, name: &str, v: Option<impl ToString>) {
@@ -206,7 +229,11 @@ impl Out<'_> {
         }
     }
     fn boolean(&mut self, name: &str, b: bool) {
-        let words = if b { ["1", "true", "yes", "on"] } else { ["0", "false", "no", "off"] };
+        let words = if b {
+            ["1", "true", "yes", "on"]
+        } else {
+            ["0", "false", "no", "off"]
+        };
         let w = words[self.r.below(4) as usize];
         self.opt(name, w);
     }
@@ -227,7 +254,10 @@ impl Out<'_> {
 
 /// Renders `cfg` as UCI per UCI.md.
 pub fn to_uci(cfg: &Config, r: &mut Rng) -> String {
-    let mut o = Out { s: "# generated\n".into(), r };
+    let mut o = Out {
+        s: "# generated\n".into(),
+        r,
+    };
     main_section(&mut o, cfg);
     for (i, l) in cfg.listeners.iter().enumerate() {
         let name = format!("l{i}");
@@ -244,7 +274,10 @@ pub fn to_uci(cfg: &Config, r: &mut Rng) -> String {
             o.boolean("tls_identity_as_username", t.identity_as_username);
         }
         if let Some(a) = &l.auth {
-            o.opt_some("password_file", a.password_file.as_ref().map(|p| p.display()));
+            o.opt_some(
+                "password_file",
+                a.password_file.as_ref().map(|p| p.display()),
+            );
             o.opt_some("acl_file", a.acl_file.as_ref().map(|p| p.display()));
         }
     }
@@ -286,12 +319,22 @@ fn main_section(o: &mut Out, c: &Config) {
     o.opt("connect_timeout", &l.connect_timeout.to_string());
     o.opt("max_inflight", &l.max_inflight.to_string());
     o.opt("max_queued_messages", &l.max_queued_messages.to_string());
-    o.opt("queue_full", if l.queue_full == Overflow::DropNewest { "drop-newest" } else { "drop-oldest" });
+    o.opt(
+        "queue_full",
+        if l.queue_full == Overflow::DropNewest {
+            "drop-newest"
+        } else {
+            "drop-oldest"
+        },
+    );
     o.opt("max_keepalive", &l.max_keepalive.to_string());
     o.opt("session_expiry", &l.session_expiry.to_string());
     o.opt("max_topic_alias", &l.max_topic_alias.to_string());
     o.opt("receive_maximum", &l.receive_maximum.to_string());
-    o.opt_some("password_file", c.auth.password_file.as_ref().map(|p| p.display()));
+    o.opt_some(
+        "password_file",
+        c.auth.password_file.as_ref().map(|p| p.display()),
+    );
     o.opt_some("acl_file", c.auth.acl_file.as_ref().map(|p| p.display()));
 }
 
@@ -306,12 +349,22 @@ fn bridge_section(o: &mut Out, b: &Bridge) {
     }
     o.list("address", &b.addresses);
     o.opt_some("client_id", b.client_id.as_ref());
-    o.opt("protocol", if b.protocol == Protocol::Mqtt5 { "mqtt5" } else { "mqtt311" });
+    o.opt(
+        "protocol",
+        if b.protocol == Protocol::Mqtt5 {
+            "mqtt5"
+        } else {
+            "mqtt311"
+        },
+    );
     o.boolean("clean_session", b.clean_session);
     o.opt("keepalive", &b.keepalive.to_string());
     o.opt_some("username", b.username.as_ref());
     o.opt_some("password", b.password.as_ref().map(|p| p.expose()));
-    o.opt_some("password_file", b.password_file.as_ref().map(|p| p.display()));
+    o.opt_some(
+        "password_file",
+        b.password_file.as_ref().map(|p| p.display()),
+    );
     o.boolean("notifications", b.notifications);
     o.opt_some("notification_topic", b.notification_topic.as_ref());
     o.boolean("try_private", b.try_private);
@@ -338,9 +391,23 @@ fn bridge_section(o: &mut Out, b: &Bridge) {
     let qc = &b.queue;
     o.opt("queue_max_bytes", &qc.max_bytes.to_string());
     o.opt("queue_max_age", &qc.max_age.to_string());
-    o.opt("queue_overflow", if qc.overflow == Overflow::DropNewest { "drop-newest" } else { "drop-oldest" });
+    o.opt(
+        "queue_overflow",
+        if qc.overflow == Overflow::DropNewest {
+            "drop-newest"
+        } else {
+            "drop-oldest"
+        },
+    );
     o.opt_some("queue_replay_rate", qc.replay_rate);
-    o.opt("queue_durability", if qc.durability == Durability::Outage { "outage" } else { "always" });
+    o.opt(
+        "queue_durability",
+        if qc.durability == Durability::Outage {
+            "outage"
+        } else {
+            "always"
+        },
+    );
 }
 
 fn topic_sections(o: &mut Out, b: &Bridge) {
