@@ -128,7 +128,8 @@ pub fn parse_located(text: &str, file: &Path) -> Result<(Config, Locations), Con
 /// The line and span of every key and value of a parsed document.
 pub fn locate(table: &Spanned<DeTable<'_>>, text: &str) -> Locations {
     let mut locs = Locations::default();
-    walk_table(table.get_ref(), "", text, &mut locs);
+    let starts = LineStarts::new(text);
+    walk_table(table.get_ref(), "", &starts, &mut locs);
     locs
 }
 
@@ -214,17 +215,30 @@ pub fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-fn walk_table(table: &DeTable<'_>, path: &str, text: &str, locs: &mut Locations) {
+/// Byte offsets where lines begin, so each key's line is a binary search.
+struct LineStarts(Vec<usize>);
+
+impl LineStarts {
+    fn new(text: &str) -> Self {
+        let nl = text.bytes().enumerate().filter(|(_, b)| *b == b'\n');
+        LineStarts(std::iter::once(0).chain(nl.map(|(i, _)| i + 1)).collect())
+    }
+    fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|s| *s <= offset)
+    }
+}
+
+fn walk_table(table: &DeTable<'_>, path: &str, text: &LineStarts, locs: &mut Locations) {
     for (k, v) in table.iter() {
         let p = join(path, k.get_ref());
         let key_span = k.span();
-        locs.set_line(&p, line_of(text, key_span.start));
+        locs.set_line(&p, text.line(key_span.start));
         locs.spans.push((key_span, p.clone()));
         walk_value(v, &p, text, locs);
     }
 }
 
-fn walk_value(v: &Spanned<DeValue<'_>>, path: &str, text: &str, locs: &mut Locations) {
+fn walk_value(v: &Spanned<DeValue<'_>>, path: &str, text: &LineStarts, locs: &mut Locations) {
     let span = v.span();
     locs.spans.push((span.clone(), path.to_string()));
     match v.get_ref() {
@@ -232,7 +246,7 @@ fn walk_value(v: &Spanned<DeValue<'_>>, path: &str, text: &str, locs: &mut Locat
         DeValue::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 let p = format!("{path}[{i}]");
-                locs.set_line(&p, line_of(text, item.span().start));
+                locs.set_line(&p, text.line(item.span().start));
                 walk_value(item, &p, text, locs);
             }
         }
