@@ -460,3 +460,47 @@ fn check_binary_fails_on_a_missing_file_and_bad_syntax() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_docs_example_is_the_same_config_in_toml_and_uci() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+    )
+    .unwrap();
+    let section = doc
+        .split("## The same configuration in both formats")
+        .nth(1)
+        .unwrap();
+    let blocks: Vec<&str> = section.split("```").collect();
+    let toml_text = blocks[1].strip_prefix("toml\n").unwrap();
+    let uci_text = blocks[3].trim_start_matches('\n');
+    let t = config::parse_toml(toml_text, Path::new("doc.toml")).unwrap();
+    let u = config::parse_uci(uci_text, Path::new("edgemq")).unwrap();
+    assert_eq!(t, u);
+    assert_eq!(t.bridges[0].addresses.len(), 2);
+}
+
+#[test]
+fn the_docs_name_every_uci_option_of_the_full_fixture() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+    )
+    .unwrap();
+    let uci = std::fs::read_to_string(fixture("valid/full.uci")).unwrap();
+    let options: BTreeSet<&str> = uci
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("option ")
+                .or_else(|| l.trim().strip_prefix("list "))
+        })
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(options.len() > 50, "{options:?}");
+    for o in options {
+        assert!(
+            doc.contains(&format!("`{o}`")) || doc.contains(&format!("`list {o}`")),
+            "docs lack UCI option {o}"
+        );
+    }
+}
