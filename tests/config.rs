@@ -71,6 +71,7 @@ const INVALID: &[(&str, &str)] = &[
     ("user_without_password.toml", "auth.user[0].password"),
     ("user_both_passwords.toml", "auth.user[0].password_hash"),
     ("no_way_to_authenticate.toml", "listener[0].allow_anonymous"),
+    ("password_wrong_type.toml", "bridge[0].password"),
     (
         "uci_unknown_option.uci",
         "uci_unknown_option.uci.central.adress",
@@ -272,6 +273,16 @@ fn every_problem_is_reported_at_once_in_line_order() {
         [Some(1), Some(2), Some(4), Some(5), Some(6), Some(7)]
     );
     assert_eq!(err.to_string().lines().count(), 6);
+}
+
+#[test]
+fn type_errors_never_echo_a_secret() {
+    let text = "[[auth.user]]\nusername = \"u\"\npassword_hash = 987654321\n";
+    let err = config::parse_toml(text, Path::new("s.toml")).unwrap_err();
+    assert_eq!(err.problems[0].key, "auth.user[0].password_hash");
+    assert!(!err.to_string().contains("987654321"), "{err}");
+    let path = fixture("invalid/password_wrong_type.toml");
+    assert!(!config::load(&path).unwrap_err().to_string().contains("12345678"));
 }
 
 #[test]

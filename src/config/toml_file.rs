@@ -152,6 +152,10 @@ pub fn deserialize(
             .unwrap_or("")
             .to_string();
         let mut message = plain_words(&first_line(e.message()));
+        if path.ends_with("password") || path.ends_with("password_hash") {
+            // serde quotes the offending value; for a secret that would print it.
+            message = "must be a string (value not shown: it is a secret)".into();
+        }
         if let Some(field) = missing_field(e.message()) {
             path = join(&path, field);
             let what = if report.is_uci() { "option" } else { "key" };

@@ -163,12 +163,7 @@ pub fn option_name(rest: &str) -> Option<&'static str> {
 /// Parses UCI text into the model and the line map; no validation.
 pub fn parse_located(text: &str, file: &Path) -> Result<(Config, Locations), ConfigError> {
     let sections = lex::lex(text, file)?;
-    let mut b = build::Builder {
-        file,
-        root: toml::Table::new(),
-        locs: Locations::default(),
-        problems: Vec::new(),
-    };
+    let mut b = build::Builder::new(file);
     b.build(&sections);
     if !b.problems.is_empty() {
         return Err(ConfigError {

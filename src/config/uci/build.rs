@@ -12,13 +12,21 @@ use super::lex::{Opt, Section};
 use super::{Kind, SCHEMA, parse_bool};
 
 pub(crate) struct Builder<'a> {
-    pub file: &'a Path,
+    file: &'a Path,
+    /// The TOML-shaped result.
     pub root: Table,
+    /// Line and UCI name of every key in `root`.
     pub locs: Locations,
+    /// Structural problems (unknown options, dangling topics, ...).
     pub problems: Vec<ConfigProblem>,
+    /// Enabled bridge name → index in `root.bridge`.
+    bridges: HashMap<String, usize>,
+    /// Topics naming these are dropped silently with their bridge.
+    disabled_bridges: Vec<String>,
+    mains: usize,
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
     fn bad(&mut self, line: usize, key: &str, msg: impl Into<String>) {
         self.problems.push(ConfigProblem {
             file: self.file.to_path_buf(),
@@ -28,72 +36,101 @@ impl Builder<'_> {
         });
     }
 
-    pub fn build(&mut self, sections: &[Section]) {
-        let mut bridges: HashMap<String, usize> = HashMap::new();
-        let mut disabled_bridges: Vec<String> = Vec::new();
-        let mut topics = Vec::new();
-        let mut mains = 0;
-        for s in sections {
-            let enabled = self.enabled(s);
-            match s.ty.as_str() {
-                "bridge" => {
-                    let name = s.get("name").map(|v| v.0.clone()).or_else(|| s.name.clone());
-                    match (enabled, name) {
-                        (false, Some(n)) => disabled_bridges.push(n),
-                        (false, None) => {}
-                        (true, None) => self.bad(s.line, &s.display, "a bridge section needs a name or `option name`"),
-                        (true, Some(n)) if bridges.contains_key(&n) => {
-                            let line = s.get("name").map_or(s.line, |v| v.1);
-                            let msg = format!("bridge name {n:?} is used twice: topics could not tell them apart");
-                            self.bad(line, &format!("{}.name", s.display), msg);
-                        }
-                        (true, Some(n)) => {
-                            let idx = self.push_table("bridge", s);
-                            bridges.entry(n.clone()).or_insert(idx);
-                            let path = format!("bridge[{idx}]");
-                            let mut tbl = self.fill(s, &path);
-                            tbl.entry("name").or_insert(Value::String(n));
-                            // No `list address` is an empty list in UCI; validation names it.
-                            tbl.entry("addresses").or_insert_with(|| Value::Array(Vec::new()));
-                            self.set_at(&path, tbl);
-                        }
-                    }
-                }
-                "topic" if enabled => topics.push(s),
-                "edgemq" if enabled => {
-                    mains += 1;
-                    if mains > 1 {
-                        self.bad(s.line, &s.display, "only one `config edgemq` section is allowed");
-                        continue;
-                    }
-                    self.locs.set_line("", s.line);
-                    self.locs.set_line("limits", s.line);
-                    self.locs.set_line("auth", s.line);
-                    self.locs.set_section("", &s.display);
-                    let tbl = self.fill(s, "");
-                    merge(&mut self.root, tbl);
-                }
-                "listener" | "user" if enabled => {
-                    let (arr, path_of) = if s.ty == "user" { ("auth.user", "auth.user") } else { ("listener", "listener") };
-                    let idx = self.push_table(arr, s);
-                    let path = format!("{path_of}[{idx}]");
-                    let tbl = self.fill(s, &path);
-                    self.set_at(&path, tbl);
-                }
-                "topic" | "edgemq" | "listener" | "user" => {}
-                other => self.bad(
-                    s.line,
-                    &s.display,
-                    format!("unknown section type {other:?}: use edgemq, listener, user, bridge or topic"),
-                ),
-            }
-        }
-        for s in topics {
-            self.topic(s, &bridges, &disabled_bridges);
+    /// A builder for `file`, with nothing built yet.
+    pub fn new(file: &'a Path) -> Self {
+        Builder {
+            file,
+            root: Table::new(),
+            locs: Locations::default(),
+            problems: Vec::new(),
+            bridges: HashMap::new(),
+            disabled_bridges: Vec::new(),
+            mains: 0,
         }
     }
 
-    fn topic(&mut self, s: &Section, bridges: &HashMap<String, usize>, disabled: &[String]) {
+    /// Maps every section; topics last, since they may precede their bridge.
+    pub fn build(&mut self, sections: &[Section]) {
+        let mut topics = Vec::new();
+        for s in sections {
+            let enabled = self.enabled(s);
+            match s.ty.as_str() {
+                "bridge" => self.bridge(s, enabled),
+                "topic" if enabled => topics.push(s),
+                "edgemq" if enabled => self.main(s),
+                "listener" if enabled => self.repeated(s, "listener"),
+                "user" if enabled => self.repeated(s, "auth.user"),
+                "topic" | "edgemq" | "listener" | "user" => {}
+                other => {
+                    let msg = format!(
+                        "unknown section type {other:?}: use edgemq, listener, user, bridge or topic"
+                    );
+                    self.bad(s.line, &s.display, msg);
+                }
+            }
+        }
+        for s in topics {
+            self.topic(s);
+        }
+    }
+
+    fn main(&mut self, s: &Section) {
+        self.mains += 1;
+        if self.mains > 1 {
+            let msg = "only one `config edgemq` section is allowed";
+            return self.bad(s.line, &s.display, msg);
+        }
+        for table in ["", "limits", "auth"] {
+            self.locs.set_line(table, s.line);
+        }
+        self.locs.set_section("", &s.display);
+        let tbl = self.fill(s, "");
+        merge(&mut self.root, tbl);
+    }
+
+    fn repeated(&mut self, s: &Section, arr: &str) {
+        let idx = self.push_table(arr, s);
+        let path = format!("{arr}[{idx}]");
+        let tbl = self.fill(s, &path);
+        self.set_at(&path, tbl);
+    }
+
+    fn bridge(&mut self, s: &Section, enabled: bool) {
+        let name = s
+            .get("name")
+            .map(|v| v.0.clone())
+            .or_else(|| s.name.clone());
+        let Some(n) = name else {
+            if enabled {
+                self.bad(
+                    s.line,
+                    &s.display,
+                    "a bridge section needs a name or `option name`",
+                );
+            }
+            return;
+        };
+        if !enabled {
+            self.disabled_bridges.push(n);
+            return;
+        }
+        if self.bridges.contains_key(&n) {
+            let line = s.get("name").map_or(s.line, |v| v.1);
+            let msg = format!("bridge name {n:?} is used twice: topics could not tell them apart");
+            return self.bad(line, &format!("{}.name", s.display), msg);
+        }
+        let idx = self.push_table("bridge", s);
+        self.bridges.insert(n.clone(), idx);
+        let path = format!("bridge[{idx}]");
+        let mut tbl = self.fill(s, &path);
+        tbl.entry("name").or_insert(Value::String(n));
+        // No `list address` is an empty list in UCI; validation names it.
+        tbl.entry("addresses")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        self.set_at(&path, tbl);
+    }
+
+    fn topic(&mut self, s: &Section) {
         let Some((bname, line)) = s.get("bridge").cloned() else {
             self.bad(
                 s.line,
@@ -102,8 +139,8 @@ impl Builder<'_> {
             );
             return;
         };
-        let Some(&b) = bridges.get(&bname) else {
-            if !disabled.contains(&bname) {
+        let Some(&b) = self.bridges.get(&bname) else {
+            if !self.disabled_bridges.contains(&bname) {
                 self.bad(
                     line,
                     &format!("{}.bridge", s.display),
@@ -159,6 +196,21 @@ impl Builder<'_> {
     }
 
     /// The section's options as a table laid out like the TOML model.
+    /// Remembers the lines of option `o`, set at `key` of the table at `path`.
+    fn record(&mut self, o: &Opt, path: &str, key: &str) {
+        let Some(&(_, first)) = o.values.first() else {
+            return;
+        };
+        let full = join(path, key);
+        self.locs.set_line(&full, first);
+        for (j, (_, line)) in o.values.iter().enumerate() {
+            self.locs.set_line(&format!("{full}[{j}]"), *line);
+        }
+        if let Some((parent, _)) = key.rsplit_once('.') {
+            self.locs.set_line(&join(path, parent), first);
+        }
+    }
+
     fn fill(&mut self, s: &Section, path: &str) -> Table {
         let mut tbl = Table::new();
         let mut tls_off = false;
@@ -180,14 +232,7 @@ impl Builder<'_> {
             if key.is_empty() {
                 continue; // topic.bridge: used for placement only
             }
-            let full = join(path, key);
-            self.locs.set_line(&full, o.values[0].1);
-            for (j, (_, line)) in o.values.iter().enumerate() {
-                self.locs.set_line(&format!("{full}[{j}]"), *line);
-            }
-            if let Some((parent, _)) = key.rsplit_once('.') {
-                self.locs.set_line(&join(path, parent), o.values[0].1);
-            }
+            self.record(o, path, key);
             if o.is_list && kind != Kind::List {
                 self.bad(
                     o.values[0].1,

@@ -38,85 +38,96 @@ impl Section {
 
 /// Splits the text into sections; every syntax error is reported.
 pub(crate) fn lex(text: &str, file: &Path) -> Result<Vec<Section>, ConfigError> {
-    let cfg_name = config_name(file);
-    let mut sections: Vec<Section> = Vec::new();
-    let mut per_type: HashMap<String, usize> = HashMap::new();
-    let mut problems = Vec::new();
-    let mut bad = |line: usize, key: &str, msg: String| {
-        problems.push(ConfigProblem {
-            file: file.to_path_buf(),
-            line: Some(line),
-            key: key.into(),
-            message: msg,
-        })
+    let mut lx = Lexer {
+        file,
+        cfg_name: config_name(file),
+        sections: Vec::new(),
+        per_type: HashMap::new(),
+        problems: Vec::new(),
     };
     for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
+        lx.statement(raw, i + 1);
+    }
+    if lx.problems.is_empty() {
+        Ok(lx.sections)
+    } else {
+        Err(ConfigError {
+            problems: lx.problems,
+        })
+    }
+}
+
+struct Lexer<'a> {
+    file: &'a Path,
+    cfg_name: String,
+    sections: Vec<Section>,
+    /// Anonymous sections are named `@type[n]`, counted per type as `uci show` does.
+    per_type: HashMap<String, usize>,
+    problems: Vec<ConfigProblem>,
+}
+
+impl Lexer<'_> {
+    fn bad(&mut self, line: usize, key: &str, message: String) {
+        self.problems.push(ConfigProblem {
+            file: self.file.to_path_buf(),
+            line: Some(line),
+            key: key.into(),
+            message,
+        });
+    }
+
+    fn statement(&mut self, raw: &str, line: usize) {
         let toks = match tokens(raw) {
             Ok(t) => t,
-            Err(e) => {
-                bad(line, SYNTAX_KEY, e);
-                continue;
-            }
+            Err(e) => return self.bad(line, SYNTAX_KEY, e),
         };
-        let Some(kw) = toks.first() else { continue };
+        let Some(kw) = toks.first() else { return };
         match (kw.as_str(), toks.len()) {
             ("package", 2) => {}
-            ("config", 2 | 3) => {
-                let idx = per_type.entry(toks[1].clone()).or_insert(0);
-                let display = match toks.get(2) {
-                    Some(n) => format!("{cfg_name}.{n}"),
-                    None => format!("{cfg_name}.@{}[{idx}]", toks[1]),
-                };
-                *idx += 1;
-                let ok = valid_name(&toks[1]) && toks.get(2).is_none_or(|n| valid_name(n));
-                if !ok {
-                    bad(
-                        line,
-                        &display,
-                        "section type and name may only use A-Z a-z 0-9 _".into(),
-                    );
-                }
-                sections.push(Section {
-                    ty: toks[1].clone(),
-                    name: toks.get(2).cloned(),
-                    line,
-                    display,
-                    opts: vec![],
-                });
-            }
-            ("option" | "list", 3) => {
-                let Some(sec) = sections.last_mut() else {
-                    bad(
-                        line,
-                        &toks[1],
-                        format!("`{kw}` before any `config` section"),
-                    );
-                    continue;
-                };
-                if !valid_name(&toks[1]) {
-                    bad(
-                        line,
-                        &format!("{}.{}", sec.display, toks[1]),
-                        "invalid option name".into(),
-                    );
-                    continue;
-                }
-                add_opt(sec, &toks[1], &toks[2], line, kw == "list");
-            }
-            (k, _) => bad(
+            ("config", 2 | 3) => self.section(&toks[1], toks.get(2), line),
+            ("option" | "list", 3) => self.option(&toks[1], &toks[2], line, kw == "list"),
+            (k, _) => self.bad(
                 line,
                 SYNTAX_KEY,
                 format!(
-                    "cannot parse {k:?} statement: expected `config TYPE ['name']`, `option NAME 'value'` or `list NAME 'value'`"
+                    "cannot parse {k:?} statement: expected `config TYPE ['name']`, \
+                     `option NAME 'value'` or `list NAME 'value'`"
                 ),
             ),
         }
     }
-    if problems.is_empty() {
-        Ok(sections)
-    } else {
-        Err(ConfigError { problems })
+
+    fn section(&mut self, ty: &str, name: Option<&String>, line: usize) {
+        let idx = self.per_type.entry(ty.to_string()).or_insert(0);
+        let display = match name {
+            Some(n) => format!("{}.{n}", self.cfg_name),
+            None => format!("{}.@{ty}[{idx}]", self.cfg_name),
+        };
+        *idx += 1;
+        if !valid_name(ty) || !name.is_none_or(|n| valid_name(n)) {
+            let msg = "section type and name may only use A-Z a-z 0-9 _".into();
+            self.bad(line, &display, msg);
+        }
+        self.sections.push(Section {
+            ty: ty.to_string(),
+            name: name.cloned(),
+            line,
+            display,
+            opts: vec![],
+        });
+    }
+
+    fn option(&mut self, name: &str, value: &str, line: usize, is_list: bool) {
+        let kw = if is_list { "list" } else { "option" };
+        let Some(sec) = self.sections.last_mut() else {
+            let msg = format!("`{kw}` before any `config` section");
+            return self.bad(line, name, msg);
+        };
+        if !valid_name(name) {
+            let key = format!("{}.{name}", sec.display);
+            return self.bad(line, &key, "invalid option name".into());
+        }
+        add_opt(sec, name, value, line, is_list);
     }
 }
 
