@@ -282,7 +282,12 @@ fn type_errors_never_echo_a_secret() {
     assert_eq!(err.problems[0].key, "auth.user[0].password_hash");
     assert!(!err.to_string().contains("987654321"), "{err}");
     let path = fixture("invalid/password_wrong_type.toml");
-    assert!(!config::load(&path).unwrap_err().to_string().contains("12345678"));
+    assert!(
+        !config::load(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("12345678")
+    );
 }
 
 #[test]
