@@ -73,6 +73,17 @@ const INVALID: &[(&str, &str)] = &[
     ("no_way_to_authenticate.toml", "listener[0].allow_anonymous"),
     ("password_wrong_type.toml", "bridge[0].password"),
     (
+        "notification_topic_wildcard.toml",
+        "bridge[0].notification_topic",
+    ),
+    ("bridge_client_id_empty.toml", "bridge[0].client_id"),
+    ("bridge_inflight_zero.toml", "bridge[0].inflight"),
+    ("reconnect_min_above_max.toml", "bridge[0].reconnect_min"),
+    ("user_twice.toml", "auth.user[1].username"),
+    ("tls_on_unix_socket.toml", "listener[0].tls"),
+    ("max_connections_zero.toml", "limits.max_connections"),
+    ("user_empty.toml", "user"),
+    (
         "uci_unknown_option.uci",
         "uci_unknown_option.uci.central.adress",
     ),
@@ -518,5 +529,32 @@ fn the_docs_name_every_uci_option_of_the_full_fixture() {
             doc.contains(&format!("`{o}`")) || doc.contains(&format!("`list {o}`")),
             "docs lack UCI option {o}"
         );
+    }
+}
+
+#[test]
+fn mangled_files_give_errors_not_panics() {
+    let mut rng = config_support::Rng::new(0xbad_f11e);
+    for name in ["full.toml", "full.uci"] {
+        let original = std::fs::read_to_string(fixture(&format!("valid/{name}"))).unwrap();
+        for _ in 0..150 {
+            let text = config_support::mangle(&original, &mut rng);
+            let path = Path::new(name);
+            let result = if name.ends_with(".uci") {
+                config::parse_uci(&text, path)
+            } else {
+                config::parse_toml(&text, path)
+            };
+            if let Err(e) = result {
+                assert!(!e.problems.is_empty());
+                for p in &e.problems {
+                    assert!(!p.key.is_empty() && !p.message.is_empty(), "{p}");
+                    assert!(
+                        p.line.is_some_and(|l| l <= text.lines().count() + 1),
+                        "{p}\n{text}"
+                    );
+                }
+            }
+        }
     }
 }

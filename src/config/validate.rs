@@ -229,6 +229,18 @@ impl Validator<'_> {
             );
         }
         self.readable(&format!("{at}.password_file"), b.password_file.as_deref());
+        if b.client_id.as_deref() == Some("") {
+            self.err(
+                &format!("{at}.client_id"),
+                "must not be empty (remove it for the default)",
+            );
+        }
+        if let Some(t) = &b.notification_topic {
+            if t.is_empty() || t.contains(['+', '#', '\0']) {
+                let msg = format!("{t:?} is not a topic name (empty, or has + or #)");
+                self.err(&format!("{at}.notification_topic"), msg);
+            }
+        }
         if b.inflight == 0 {
             self.err(&format!("{at}.inflight"), "must be at least 1");
         }

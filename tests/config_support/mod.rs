@@ -436,3 +436,42 @@ fn disabled_bridge(o: &mut Out) {
     o.opt("bridge", "zz_disabled");
     o.opt("pattern", "legacy/#");
 }
+
+/// `text` with a few random edits: characters deleted, lines duplicated or
+/// dropped, quotes and brackets inserted.
+pub fn mangle(text: &str, r: &mut Rng) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    for _ in 0..1 + r.below(4) {
+        if chars.is_empty() {
+            break;
+        }
+        let at = r.below(chars.len() as u64) as usize;
+        match r.below(4) {
+            0 => {
+                chars.remove(at);
+            }
+            1 => chars.insert(
+                at,
+                ['\'', '"', '[', ']', '=', '#', '\\', '\n'][r.below(8) as usize],
+            ),
+            2 => chars[at] = 'x',
+            _ => {
+                let line_end = chars[at..]
+                    .iter()
+                    .position(|c| *c == '\n')
+                    .map_or(chars.len(), |p| at + p);
+                let line_start = chars[..at]
+                    .iter()
+                    .rposition(|c| *c == '\n')
+                    .map_or(0, |p| p + 1);
+                let line: Vec<char> = chars[line_start..line_end].to_vec();
+                if r.bool() {
+                    chars.drain(line_start..line_end);
+                } else {
+                    chars.splice(line_start..line_start, line.into_iter().chain(['\n']));
+                }
+            }
+        }
+    }
+    chars.into_iter().collect()
+}
