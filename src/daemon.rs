@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use nix::unistd::{Gid, Uid, User};
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::filter::LevelFilter;
 
@@ -19,10 +19,12 @@ const DEFAULT_MAX_WORKERS: usize = 2;
 pub const LOG_ENV: &str = "EDGEMQ_LOG";
 
 /// Installs the stderr logger. No colours unless stderr is a terminal; no
-/// timestamps under journald (it adds its own).
+/// timestamps under journald (it adds its own). `EDGEMQ_LOG` overrides `level`.
 pub fn init_logging(level: &str) {
-    let level = std::env::var(LOG_ENV).unwrap_or_else(|_| level.to_string());
-    let filter: LevelFilter = level.parse().unwrap_or(LevelFilter::INFO);
+    let from_env = std::env::var(LOG_ENV).ok();
+    let wanted = from_env.as_deref().unwrap_or(level);
+    let parsed = wanted.trim().parse::<LevelFilter>();
+    let filter = parsed.clone().unwrap_or(LevelFilter::INFO);
     let tty = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -36,6 +38,16 @@ pub fn init_logging(level: &str) {
     };
     if result.is_err() {
         eprintln!("edgemq: logger already installed");
+    }
+    if parsed.is_err() {
+        let source = if from_env.is_some() {
+            LOG_ENV
+        } else {
+            "log_level"
+        };
+        tracing::warn!(
+            "{source}={wanted:?} is not one of off, error, warn, info, debug, trace; logging at info"
+        );
     }
 }
 
@@ -102,30 +114,58 @@ fn chown_tree(path: &Path, uid: Uid, gid: Gid) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `server` until SIGTERM/SIGINT, reloading on SIGHUP; then shuts it down.
-pub async fn serve_with_signals(server: Server, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
-    let server = std::sync::Arc::new(server);
-    let s2 = server.clone();
-    let signals = tokio::spawn(async move {
+/// The signals the daemon reacts to. Installed before the server starts, so
+/// an early SIGHUP (procd reloading right after start) or SIGTERM never meets
+/// the default action, which would kill the process without a flush.
+pub struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    /// Takes over SIGTERM, SIGINT and SIGHUP; needs a running tokio runtime.
+    pub fn install() -> anyhow::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("SIGINT handler")?,
+            hup: signal(SignalKind::hangup()).context("SIGHUP handler")?,
+        })
+    }
+
+    /// Waits for SIGTERM or SIGINT, calling `reload` on every SIGHUP meanwhile.
+    async fn until_stop(&mut self, reload: impl Fn()) -> &'static str {
         loop {
             tokio::select! {
-                _ = term.recv() => break,
-                _ = int.recv() => break,
-                _ = hup.recv() => s2.reload(),
+                _ = self.term.recv() => return "SIGTERM",
+                _ = self.int.recv() => return "SIGINT",
+                _ = self.hup.recv() => {
+                    tracing::info!("SIGHUP received; reloading");
+                    reload();
+                }
             }
         }
-        tracing::info!("signal received; stopping");
-        shutdown.cancel();
-    });
-    server.broker.shutdown.cancelled().await;
-    signals.abort();
-    let _ = signals.await;
-    match std::sync::Arc::try_unwrap(server) {
-        Ok(s) => s.wait().await,
-        Err(_) => tracing::warn!("server still referenced at shutdown"),
     }
+}
+
+/// Runs `server` until SIGTERM/SIGINT (or until `shutdown` is cancelled
+/// elsewhere), reloading on SIGHUP; then drains it and flushes the store.
+pub async fn serve_with_signals(
+    server: Server,
+    mut signals: Signals,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    tracing::info!(listeners = ?server.addresses, bridges = server.bridges.len(), "ready");
+    tokio::select! {
+        name = signals.until_stop(|| server.reload()) => {
+            tracing::info!(signal = name, "stopping");
+            shutdown.cancel();
+        }
+        _ = shutdown.cancelled() => {}
+    }
+    // Keep the handlers installed while draining: a second SIGTERM/SIGINT must
+    // not kill the process half-way through the flush.
+    let _signals = signals;
+    server.wait().await;
     Ok(())
 }

@@ -4,11 +4,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Source};
 use crate::{daemon, server};
+
+/// How long the runtime may take to stop after the server has drained.
+const RUNTIME_STOP: Duration = Duration::from_secs(2);
 
 /// Entry point of `edgemq run`.
 pub fn main(path: Option<PathBuf>) -> ExitCode {
@@ -52,10 +56,13 @@ pub fn main(path: Option<PathBuf>) -> ExitCode {
         }
     };
     let result = rt.block_on(async move {
+        let signals = daemon::Signals::install()?;
         let shutdown = CancellationToken::new();
         let srv = server::Server::start(cfg, bound, shutdown.clone()).await?;
-        daemon::serve_with_signals(srv, shutdown).await
+        daemon::serve_with_signals(srv, signals, shutdown).await
     });
+    // Tasks still parked in the blocking pool must not hold the exit hostage.
+    rt.shutdown_timeout(RUNTIME_STOP);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
