@@ -100,22 +100,39 @@ impl Server {
 
     /// Re-reads password files, ACL files and certificates; keeps the old ones on error.
     pub fn reload(&self) {
+        // `{:#}` so the log carries the whole cause chain (file, line, reason),
+        // not only the outermost context.
+        let mut failed = 0usize;
         for ctx in &self.listeners {
             if let Err(e) = ctx.auth.reload() {
-                tracing::error!(listener = %ctx.bind, error = %e, "auth reload failed; keeping the previous files");
+                failed += 1;
+                tracing::error!(listener = %ctx.bind, error = format!("{e:#}"), "auth reload failed; keeping the previous files");
             }
             if let Some(tls) = &ctx.tls {
                 if let Err(e) = tls.reload() {
+                    failed += 1;
                     tracing::error!(listener = %ctx.bind, error = %e, "TLS reload failed; keeping the previous certificate");
                 }
             }
         }
         for b in &self.bridges {
             if let Err(e) = b.reload_tls() {
-                tracing::error!(bridge = b.name(), error = %e, "bridge TLS reload failed; keeping the previous files");
+                failed += 1;
+                tracing::error!(
+                    bridge = b.name(),
+                    error = format!("{e:#}"),
+                    "bridge TLS reload failed; keeping the previous files"
+                );
             }
         }
-        tracing::info!("reloaded passwords, ACLs and certificates");
+        if failed == 0 {
+            tracing::info!("reloaded passwords, ACLs and certificates");
+        } else {
+            tracing::warn!(
+                failed,
+                "reload incomplete; what failed keeps its previous version"
+            );
+        }
     }
 
     /// Waits for shutdown, then drains connections and bridges and flushes the store.
