@@ -1,0 +1,271 @@
+//! `edgemq run` seen from the user's side, against the real binary: built-in
+//! defaults, exit codes, logging format, signals (graceful stop, SIGHUP
+//! reloads of passwords and certificates), privilege drop, worker threads,
+//! nothing queued lost across a restart, and `edgemq status`.
+
+mod daemon_support;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use daemon_support::mqtt::{self, Client};
+use daemon_support::{Daemon, STOP_TIMEOUT, command, eventually, run_to_end, tempdir};
+use nix::sys::signal::Signal;
+
+const RECV: Duration = Duration::from_secs(3);
+
+/// A config with one anonymous loopback listener on an ephemeral port.
+fn basic_config(dir: &Path, extra: &str) -> String {
+    format!(
+        "data_dir = \"{}/data\"\n{extra}\n[[listener]]\nbind = \"127.0.0.1:0\"\n",
+        dir.display()
+    )
+}
+
+fn is_root() -> bool {
+    let root = nix::unistd::Uid::effective().is_root();
+    if !root {
+        eprintln!("note: not running as root; skipping this privilege test");
+    }
+    root
+}
+
+#[test]
+fn runs_on_builtin_defaults_without_a_config() {
+    let defaults = ["/etc/edgemq/edgemq.toml", "/etc/config/edgemq"];
+    if let Some(found) = defaults.iter().find(|p| Path::new(p).exists()) {
+        eprintln!("note: {found} exists on this machine, so `edgemq run` would use it; skipping");
+        return;
+    }
+    if TcpListener::bind("127.0.0.1:1883").is_err() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "127.0.0.1:1883 is busy under CI=true"
+        );
+        eprintln!("note: 127.0.0.1:1883 is busy; skipping the built-in defaults test");
+        return;
+    }
+    let dir = tempdir();
+    let log = dir.path().join("run.log");
+    let mut d = Daemon::spawn(command(dir.path(), &["run"], &log), &log);
+    d.wait_ready();
+    let first = d.log().lines().next().unwrap_or_default().to_string();
+    assert!(first.contains("built-in defaults"), "first line: {first}");
+    assert_eq!(d.addr(), "127.0.0.1:1883");
+
+    let (mut sub, ack) = mqtt::connect_tcp("127.0.0.1:1883", "sub", true, None).unwrap();
+    assert_eq!(ack.code, 0, "anonymous allowed on loopback");
+    sub.subscribe("t/#", 1).unwrap();
+    let (mut publ, _) = mqtt::connect_tcp("127.0.0.1:1883", "pub", true, None).unwrap();
+    publ.publish("t/1", b"hello", 1).unwrap();
+    assert_eq!(sub.recv(RECV).unwrap().payload, b"hello");
+
+    let data = dir.path().join("edgemq-data");
+    assert!(data.is_dir(), "data lands in ./edgemq-data");
+    assert!(data.join("edgemq.status.sock").exists());
+    assert_eq!(d.stop(), 0);
+}
+
+#[test]
+fn bad_config_exits_1_naming_file_line_and_key() {
+    let dir = tempdir();
+    let cfg = dir.path().join("edgemq.toml");
+    let text = format!(
+        "data_dir = \"{}/data\"\nlog_level = \"info\"\nworker_thread = 2\n",
+        dir.path().display()
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let (code, _, err) = run_to_end(dir.path(), &["run", "-c", cfg.to_str().unwrap()], None);
+    assert_eq!(code, 1, "stderr: {err}");
+    let at = format!("{}:3", cfg.display());
+    assert!(err.contains(&at), "names file and line: {err}");
+    assert!(err.contains("worker_thread"), "names the key: {err}");
+    assert!(!dir.path().join("data").exists(), "nothing started");
+}
+
+#[test]
+fn port_in_use_exits_2_with_a_clear_message() {
+    let dir = tempdir();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let toml = format!(
+        "data_dir = \"{}/data\"\n[[listener]]\nbind = \"{addr}\"\n",
+        dir.path().display()
+    );
+    let cfg = dir.path().join("edgemq.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    let (code, _, err) = run_to_end(dir.path(), &["run", "-c", cfg.to_str().unwrap()], None);
+    assert_eq!(code, 2, "stderr: {err}");
+    let err = err.to_lowercase();
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    assert!(err.contains("address already in use"), "{err}");
+}
+
+#[test]
+fn unknown_commands_and_bad_arguments_exit_1() {
+    let dir = tempdir();
+    let cases: [&[&str]; 6] = [
+        &["frobnicate"],
+        &["run", "extra"],
+        &["run", "--bogus"],
+        &["run", "-c"],
+        &["status", "a", "b"],
+        &["passwd", "only-one"],
+    ];
+    for args in cases {
+        let (code, _, err) = run_to_end(dir.path(), args, None);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.contains("usage:"), "{args:?} shows usage: {err}");
+    }
+    let (code, _, err) = run_to_end(dir.path(), &["run", "-c", "/nonexistent/edgemq.toml"], None);
+    assert_eq!(code, 1, "missing config file: {err}");
+    assert!(err.contains("/nonexistent/edgemq.toml"), "{err}");
+}
+
+fn graceful_stop(sig: Signal) {
+    let dir = tempdir();
+    let mut d = Daemon::start(dir.path(), &basic_config(dir.path(), ""));
+    let (mut c, _) = mqtt::connect_tcp(&d.addr(), "held", true, None).unwrap();
+    c.ping().unwrap();
+    let sock = dir.path().join("data/edgemq.status.sock");
+    assert!(sock.exists());
+    let started = std::time::Instant::now();
+    d.signal(sig);
+    let st = d.wait_exit(STOP_TIMEOUT);
+    assert_eq!(st.code(), Some(0), "{sig}: {st}\n{}", d.log());
+    assert!(started.elapsed() < STOP_TIMEOUT);
+    let log = d.log();
+    assert!(log.contains(&format!("signal=\"{sig}\"")), "{log}");
+    assert!(log.contains("store flushed"), "{log}");
+    assert!(log.contains("stopped"), "{log}");
+    assert!(!sock.exists(), "status socket removed");
+    assert!(TcpListener::bind(d.addr()).is_ok(), "port released");
+}
+
+#[test]
+fn sigterm_stops_gracefully() {
+    graceful_stop(Signal::SIGTERM);
+}
+
+#[test]
+fn sigint_stops_gracefully() {
+    graceful_stop(Signal::SIGINT);
+}
+
+#[test]
+fn logs_are_plain_text_with_timestamps_off_a_terminal() {
+    let dir = tempdir();
+    let mut d = Daemon::start(dir.path(), &basic_config(dir.path(), ""));
+    assert_eq!(d.stop(), 0);
+    let log = d.log();
+    assert!(!log.contains('\x1b'), "no ANSI escapes:\n{log:?}");
+    for line in log.lines() {
+        let year = line.get(..4).unwrap_or_default();
+        assert!(
+            year.parse::<u16>().is_ok_and(|y| y >= 2024),
+            "timestamp: {line}"
+        );
+    }
+}
+
+#[test]
+fn journald_gets_no_timestamps() {
+    let dir = tempdir();
+    let cfg = dir.path().join("edgemq.toml");
+    std::fs::write(&cfg, basic_config(dir.path(), "")).unwrap();
+    let log = dir.path().join("j.log");
+    let mut c = command(dir.path(), &["run", "-c", cfg.to_str().unwrap()], &log);
+    c.env("JOURNAL_STREAM", "8:12345");
+    let mut d = Daemon::spawn(c, &log);
+    d.wait_ready();
+    assert_eq!(d.stop(), 0);
+    let log = d.log();
+    assert!(!log.contains('\x1b'));
+    for line in log.lines() {
+        assert!(
+            line.trim_start().starts_with("INFO"),
+            "no timestamp: {line}"
+        );
+    }
+}
+
+/// Starts with `log_level` in the config and `env` as EDGEMQ_LOG; returns the log.
+fn log_with_levels(log_level: &str, env: Option<&str>) -> String {
+    let dir = tempdir();
+    let sock = dir.path().join("mqtt.sock");
+    let toml = format!(
+        "data_dir = \"{d}/data\"\nlog_level = \"{log_level}\"\n[[listener]]\nbind = \"unix:{s}\"\n",
+        d = dir.path().display(),
+        s = sock.display()
+    );
+    let cfg = dir.path().join("edgemq.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    let log = dir.path().join("l.log");
+    let mut c = command(dir.path(), &["run", "-c", cfg.to_str().unwrap()], &log);
+    if let Some(v) = env {
+        c.env("EDGEMQ_LOG", v);
+    }
+    let mut d = Daemon::spawn(c, &log);
+    let status = dir.path().join("data/edgemq.status.sock");
+    eventually(Duration::from_secs(10), || status.exists().then_some(())).expect("daemon started");
+    let s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    s.set_read_timeout(Some(mqtt::IO_TIMEOUT)).unwrap();
+    let (mut cl, _) = Client::connect(s, "lv", true, None).unwrap();
+    cl.ping().unwrap();
+    assert_eq!(d.stop(), 0);
+    d.log()
+}
+
+#[test]
+fn log_level_and_edgemq_log_are_respected() {
+    let quiet = log_with_levels("warn", None);
+    assert!(
+        !quiet.contains("INFO"),
+        "log_level = warn hides info:\n{quiet}"
+    );
+    let loud = log_with_levels("warn", Some("info"));
+    assert!(
+        loud.contains("client connected"),
+        "EDGEMQ_LOG overrides:\n{loud}"
+    );
+    let env_quiet = log_with_levels("info", Some("error"));
+    assert!(
+        !env_quiet.contains("INFO"),
+        "EDGEMQ_LOG=error:\n{env_quiet}"
+    );
+    let bad = log_with_levels("info", Some("chatty"));
+    assert!(
+        bad.contains("EDGEMQ_LOG"),
+        "a bad EDGEMQ_LOG is reported:\n{bad}"
+    );
+}
+
+#[test]
+fn one_worker_thread_runs_on_the_current_thread() {
+    let threads = |workers: usize| {
+        let dir = tempdir();
+        let cfg = basic_config(dir.path(), &format!("worker_threads = {workers}"));
+        let mut d = Daemon::start(dir.path(), &cfg);
+        let (mut c, _) = mqtt::connect_tcp(&d.addr(), "w", true, None).unwrap();
+        c.subscribe("w", 0).unwrap();
+        c.publish("w", b"x", 0).unwrap();
+        assert_eq!(c.recv(RECV).unwrap().payload, b"x");
+        let names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", d.pid()))
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|n| n.trim().to_string())
+            .collect();
+        assert_eq!(d.stop(), 0);
+        names
+    };
+    let one = threads(1);
+    let four = threads(4);
+    let workers = |n: &[String]| n.iter().filter(|t| t.as_str() == "edgemq").count();
+    // The main thread keeps the binary's name; runtime workers are named "edgemq".
+    assert_eq!(workers(&one), 1, "only the main thread runs tasks: {one:?}");
+    assert!(
+        workers(&four) >= 5,
+        "main thread and four workers: {four:?}"
+    );
+}

@@ -1,0 +1,195 @@
+//! SIGHUP against the real binary: passwords added with `edgemq passwd` and
+//! renewed TLS certificates take effect without a restart, established
+//! connections stay up, and a broken new file keeps the old one in force.
+
+mod daemon_support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use daemon_support::mqtt::{self, Client};
+use daemon_support::{Daemon, have_tool, run_to_end, tempdir, tls};
+use nix::sys::signal::Signal;
+
+const RECV: Duration = Duration::from_secs(3);
+const RELOAD: Duration = Duration::from_secs(5);
+/// The daemon ends every reload with one of these lines.
+const RELOAD_DONE: [&str; 2] = [
+    "reloaded passwords, ACLs and certificates",
+    "reload incomplete",
+];
+
+/// Sends SIGHUP and waits until the daemon has reloaded `n` times in all.
+fn sighup(d: &mut Daemon, n: usize) {
+    d.signal(Signal::SIGHUP);
+    let done = daemon_support::eventually(RELOAD, || {
+        let log = d.log();
+        let done: usize = RELOAD_DONE.iter().map(|l| log.matches(l).count()).sum();
+        (done >= n).then_some(())
+    });
+    assert!(done.is_some(), "reload #{n} not logged:\n{}", d.log());
+}
+
+fn passwd(dir: &Path, file: &Path, user: &str, password: &str) {
+    let args = ["passwd", file.to_str().unwrap(), user];
+    let (code, _, err) = run_to_end(dir, &args, Some(&format!("{password}\n")));
+    assert_eq!(code, 0, "edgemq passwd: {err}");
+}
+
+fn login(addr: &str, id: &str, user: &str, password: &str) -> Option<Client<std::net::TcpStream>> {
+    let (c, ack) = mqtt::connect_tcp(addr, id, true, Some((user, password))).unwrap();
+    (ack.code == 0).then_some(c)
+}
+
+/// A daemon whose only listener requires the passwords in `dir/passwd`.
+fn start_with_passwords(dir: &Path) -> Daemon {
+    let toml = format!(
+        "data_dir = \"{d}/data\"\n[auth]\npassword_file = \"{d}/passwd\"\n\
+         [[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = false\n",
+        d = dir.display()
+    );
+    Daemon::start(dir, &toml)
+}
+
+#[test]
+fn sighup_adds_a_password_and_keeps_connections() {
+    let dir = tempdir();
+    let pw = dir.path().join("passwd");
+    passwd(dir.path(), &pw, "alice", "alice-secret");
+    let mut d = start_with_passwords(dir.path());
+    let addr = d.addr();
+
+    let mut live = login(&addr, "live", "alice", "alice-secret").expect("alice logs in");
+    live.subscribe("news/#", 1).unwrap();
+    assert!(
+        login(&addr, "b0", "bob", "bob-secret").is_none(),
+        "bob unknown yet"
+    );
+
+    passwd(dir.path(), &pw, "bob", "bob-secret");
+    assert!(
+        login(&addr, "b1", "bob", "bob-secret").is_none(),
+        "not before SIGHUP"
+    );
+    sighup(&mut d, 1);
+
+    let mut bob = login(&addr, "b2", "bob", "bob-secret").expect("bob after SIGHUP");
+    assert!(login(&addr, "b3", "bob", "wrong").is_none());
+    bob.publish("news/1", b"from bob", 1).unwrap();
+    let got = live
+        .recv(RECV)
+        .expect("the live connection survived SIGHUP");
+    assert_eq!(got.payload, b"from bob");
+    live.ping().unwrap();
+    assert_eq!(d.stop(), 0);
+}
+
+#[test]
+fn sighup_with_a_broken_password_file_keeps_the_old_one() {
+    let dir = tempdir();
+    let pw = dir.path().join("passwd");
+    passwd(dir.path(), &pw, "alice", "alice-secret");
+    let mut d = start_with_passwords(dir.path());
+    let addr = d.addr();
+    let mut live = login(&addr, "live", "alice", "alice-secret").unwrap();
+
+    let good = std::fs::read_to_string(&pw).unwrap();
+    std::fs::write(&pw, format!("{good}this line has no colon\n")).unwrap();
+    sighup(&mut d, 1);
+    let log = d.log();
+    let error = log
+        .lines()
+        .find(|l| l.contains("ERROR"))
+        .unwrap_or_else(|| panic!("no error logged:\n{log}"));
+    assert!(
+        error.contains(&format!("{}:2", pw.display())),
+        "names file and line: {error}"
+    );
+    assert!(
+        error.contains("keeping the previous"),
+        "says what happens: {error}"
+    );
+
+    assert!(
+        login(&addr, "a2", "alice", "alice-secret").is_some(),
+        "old file in force"
+    );
+    live.ping().unwrap();
+
+    std::fs::write(&pw, good).unwrap();
+    sighup(&mut d, 2);
+    assert!(login(&addr, "a3", "alice", "alice-secret").is_some());
+    assert_eq!(d.stop(), 0);
+}
+
+#[test]
+fn sighup_serves_a_renewed_certificate_to_new_connections() {
+    if !have_tool("openssl") {
+        return;
+    }
+    let dir = tempdir();
+    let p = dir.path();
+    let ca = tls::make_ca(p);
+    let (crt1, key1) = tls::make_server_cert(p, "gen1");
+    let (crt2, key2) = tls::make_server_cert(p, "gen2");
+    let (crt, key) = (p.join("server.crt"), p.join("server.key"));
+    std::fs::copy(&crt1, &crt).unwrap();
+    std::fs::copy(&key1, &key).unwrap();
+    let toml = format!(
+        "data_dir = \"{d}/data\"\n\
+         [[listener]]\nbind = \"127.0.0.1:0\"\n[listener.tls]\ncert = \"{c}\"\nkey = \"{k}\"\n\
+         [[listener]]\nbind = \"127.0.0.2:0\"\n",
+        d = p.display(),
+        c = crt.display(),
+        k = key.display()
+    );
+    let mut d = Daemon::start(p, &toml);
+    let addrs = d.addrs();
+    let (tls_addr, plain_addr) = (&addrs[0], &addrs[1]);
+
+    let (stream, served) = tls::connect(tls_addr, &ca).unwrap();
+    assert_eq!(served, tls::cert_der(&crt1));
+    let (mut old, ack) = Client::connect(stream, "old", true, None).unwrap();
+    assert_eq!(ack.code, 0);
+    old.subscribe("renew/#", 1).unwrap();
+
+    // Renewal as certbot does it: new files land, then the service gets SIGHUP.
+    std::fs::copy(&crt2, &crt).unwrap();
+    std::fs::copy(&key2, &key).unwrap();
+    let (_, served) = tls::connect(tls_addr, &ca).unwrap();
+    assert_eq!(
+        served,
+        tls::cert_der(&crt1),
+        "nothing changes before SIGHUP"
+    );
+    sighup(&mut d, 1);
+    let (stream, served) = tls::connect(tls_addr, &ca).unwrap();
+    assert_eq!(
+        served,
+        tls::cert_der(&crt2),
+        "new connections get the renewed cert"
+    );
+    let (mut new, ack) = Client::connect(stream, "new", true, None).unwrap();
+    assert_eq!(ack.code, 0);
+    new.ping().unwrap();
+
+    let (mut publ, _) = mqtt::connect_tcp(plain_addr, "pub", true, None).unwrap();
+    publ.publish("renew/1", b"still here", 1).unwrap();
+    let got = old
+        .recv(RECV)
+        .expect("the old TLS connection survived SIGHUP");
+    assert_eq!(got.payload, b"still here");
+
+    // A broken certificate on the next renewal keeps the current one serving.
+    std::fs::write(&crt, "-----BEGIN CERTIFICATE-----\nnot base64\n").unwrap();
+    sighup(&mut d, 2);
+    assert!(d.log().contains("TLS reload failed"), "{}", d.log());
+    let (_, served) = tls::connect(tls_addr, &ca).unwrap();
+    assert_eq!(
+        served,
+        tls::cert_der(&crt2),
+        "the previous certificate stays in force"
+    );
+    old.ping().unwrap();
+    assert_eq!(d.stop(), 0);
+}
