@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use nix::sys::signal::{SigSet, Signal as NixSignal};
 use nix::unistd::{Gid, Uid, User};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -15,6 +16,9 @@ use crate::server::Server;
 
 /// Worker threads when the config does not say: one per core, at most two.
 const DEFAULT_MAX_WORKERS: usize = 2;
+/// Name of the runtime's own threads (workers and blocking pool), as `top -H`
+/// shows them; with one worker the main thread runs every task and none exists.
+pub const RUNTIME_THREAD: &str = "edgemq-rt";
 /// Environment variable that overrides `log_level`.
 pub const LOG_ENV: &str = "EDGEMQ_LOG";
 
@@ -62,7 +66,7 @@ pub fn runtime(workers: Option<usize>) -> std::io::Result<tokio::runtime::Runtim
         b.worker_threads(n);
         b
     };
-    b.enable_all().thread_name("edgemq").build()
+    b.enable_all().thread_name(RUNTIME_THREAD).build()
 }
 
 /// Switches to `user` (its primary group only), first handing it `data_dir`.
@@ -71,10 +75,12 @@ pub fn drop_privileges(user: &str, data_dir: &Path) -> anyhow::Result<()> {
     let u = User::from_name(user)
         .context("cannot look up the user")?
         .with_context(|| format!("no such user {user:?}"))?;
+    if Uid::current() == u.uid {
+        // Already that user (a service manager switched for us, or user = "root"
+        // as root): nothing to drop, and setuid(0) succeeding is no alarm then.
+        return Ok(());
+    }
     if !Uid::current().is_root() {
-        if Uid::current() == u.uid {
-            return Ok(());
-        }
         bail!(
             "user = {user:?} needs edgemq to start as root (running as uid {})",
             Uid::current()
@@ -114,6 +120,25 @@ fn chown_tree(path: &Path, uid: Uid, gid: Gid) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// SIGTERM, SIGINT and SIGHUP: the signals the daemon handles.
+fn handled() -> SigSet {
+    let mut set = SigSet::empty();
+    for sig in [NixSignal::SIGTERM, NixSignal::SIGINT, NixSignal::SIGHUP] {
+        set.add(sig);
+    }
+    set
+}
+
+/// Holds SIGTERM, SIGINT and SIGHUP pending from process start until
+/// [`Signals::install`]: until then their default action is death, and
+/// procd may send SIGHUP while the config is read and ports are bound.
+/// Call first thing on the main thread; threads started later inherit it.
+pub fn hold_signals() {
+    if let Err(e) = handled().thread_block() {
+        eprintln!("edgemq: cannot hold signals during startup: {e}");
+    }
+}
+
 /// The signals the daemon reacts to. Installed before the server starts, so
 /// an early SIGHUP (procd reloading right after start) or SIGTERM never meets
 /// the default action, which would kill the process without a flush.
@@ -125,12 +150,15 @@ pub struct Signals {
 
 impl Signals {
     /// Takes over SIGTERM, SIGINT and SIGHUP; needs a running tokio runtime.
+    /// Releases what [`hold_signals`] held: pending signals arrive here.
     pub fn install() -> anyhow::Result<Signals> {
-        Ok(Signals {
+        let signals = Signals {
             term: signal(SignalKind::terminate()).context("SIGTERM handler")?,
             int: signal(SignalKind::interrupt()).context("SIGINT handler")?,
             hup: signal(SignalKind::hangup()).context("SIGHUP handler")?,
-        })
+        };
+        handled().thread_unblock().context("unblocking signals")?;
+        Ok(signals)
     }
 
     /// Waits for SIGTERM or SIGINT, calling `reload` on every SIGHUP meanwhile.

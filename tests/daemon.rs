@@ -241,6 +241,15 @@ fn log_level_and_edgemq_log_are_respected() {
     );
 }
 
+/// Threads of `pid` named like the runtime's ("edgemq-rt": workers and blocking pool).
+fn runtime_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|n| n.trim() == "edgemq-rt")
+        .count()
+}
+
 #[test]
 fn one_worker_thread_runs_on_the_current_thread() {
     let threads = |workers: usize| {
@@ -248,24 +257,128 @@ fn one_worker_thread_runs_on_the_current_thread() {
         let cfg = basic_config(dir.path(), &format!("worker_threads = {workers}"));
         let mut d = Daemon::start(dir.path(), &cfg);
         let (mut c, _) = mqtt::connect_tcp(&d.addr(), "w", true, None).unwrap();
-        c.subscribe("w", 0).unwrap();
-        c.publish("w", b"x", 0).unwrap();
+        c.subscribe("w", 1).unwrap();
+        c.publish("w", b"x", 1).unwrap();
         assert_eq!(c.recv(RECV).unwrap().payload, b"x");
-        let names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", d.pid()))
-            .unwrap()
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-            .map(|n| n.trim().to_string())
-            .collect();
+        // A thread shows its parent's name until it has set its own: poll briefly.
+        let n = eventually(Duration::from_secs(2), || {
+            let n = runtime_threads(d.pid());
+            (n >= workers || workers == 1).then_some(n)
+        });
         assert_eq!(d.stop(), 0);
-        names
+        n
     };
-    let one = threads(1);
-    let four = threads(4);
-    let workers = |n: &[String]| n.iter().filter(|t| t.as_str() == "edgemq").count();
-    // The main thread keeps the binary's name; runtime workers are named "edgemq".
-    assert_eq!(workers(&one), 1, "only the main thread runs tasks: {one:?}");
-    assert!(
-        workers(&four) >= 5,
-        "main thread and four workers: {four:?}"
-    );
+    assert_eq!(threads(1), Some(0), "one worker: the main thread runs every task");
+    assert_eq!(threads(4), Some(4), "four workers");
+}
+
+/// The `(real, effective, saved)` ids on the `Uid:`/`Gid:` line, and the `Groups:` line.
+fn proc_ids(pid: u32) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> Vec<u32> {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        line[name.len()..]
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect()
+    };
+    (field("Uid:"), field("Gid:"), field("Groups:"))
+}
+
+#[test]
+fn drops_root_to_the_configured_user() {
+    if !is_root() {
+        return;
+    }
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().expect("user nobody");
+    let (uid, gid) = (nobody.uid.as_raw(), nobody.gid.as_raw());
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("old")).unwrap();
+    std::fs::write(data.join("old/file"), b"root's").unwrap();
+    let mut d = Daemon::start(dir.path(), &basic_config(dir.path(), "user = \"nobody\""));
+
+    let (uids, gids, groups) = proc_ids(d.pid());
+    assert_eq!(&uids[..3], &[uid; 3], "real, effective, saved uid");
+    assert_eq!(&gids[..3], &[gid; 3], "real, effective, saved gid");
+    assert_eq!(groups, vec![gid], "supplementary groups: only its own");
+    for p in [data.clone(), data.join("old"), data.join("old/file")] {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!((m.uid(), m.gid()), (uid, gid), "{} handed over", p.display());
+    }
+
+    let (mut c, ack) = mqtt::connect_tcp(&d.addr(), "after-drop", true, None).unwrap();
+    assert_eq!(ack.code, 0);
+    c.subscribe("t", 1).unwrap();
+    c.publish("t", b"ok", 1).unwrap();
+    assert_eq!(c.recv(RECV).unwrap().payload, b"ok");
+    assert!(d.log().contains("dropped root privileges"));
+    assert_eq!(d.stop(), 0);
+    assert!(!data.join("edgemq.status.sock").exists());
+}
+
+#[test]
+fn refuses_to_switch_user_when_not_started_as_root() {
+    use std::os::unix::process::CommandExt;
+    if !is_root() {
+        return;
+    }
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().expect("user nobody");
+    let dir = tempdir();
+    let cfg = dir.path().join("edgemq.toml");
+    std::fs::write(&cfg, basic_config(dir.path(), "user = \"root\"")).unwrap();
+    let log = dir.path().join("refuse.log");
+    let mut c = command(dir.path(), &["run", "-c", cfg.to_str().unwrap()], &log);
+    c.uid(nobody.uid.as_raw()).gid(nobody.gid.as_raw());
+    let mut d = Daemon::spawn(c, &log);
+    let st = d.wait_exit(STOP_TIMEOUT);
+    let log = d.log();
+    assert_eq!(st.code(), Some(2), "{log}");
+    assert!(log.contains("needs edgemq to start as root"), "{log}");
+}
+
+#[test]
+fn graceful_shutdown_loses_nothing_queued() {
+    const N: usize = 20;
+    let dir = tempdir();
+    let cfg = basic_config(dir.path(), "");
+    let mut d = Daemon::start(dir.path(), &cfg);
+    let (mut keeper, _) = mqtt::connect_tcp(&d.addr(), "keeper", false, None).unwrap();
+    assert_eq!(keeper.subscribe("q/#", 1).unwrap(), 1);
+    keeper.disconnect().unwrap();
+    let (mut publ, _) = mqtt::connect_tcp(&d.addr(), "pub", true, None).unwrap();
+    for i in 0..N {
+        publ.publish(&format!("q/{i}"), i.to_string().as_bytes(), 1).unwrap();
+    }
+    assert_eq!(d.stop(), 0);
+    assert!(d.log().contains("store flushed sessions=1"), "{}", d.log());
+
+    let d = Daemon::start(dir.path(), &cfg);
+    let (mut keeper, ack) = mqtt::connect_tcp(&d.addr(), "keeper", false, None).unwrap();
+    assert!(ack.session_present, "the session survived the restart");
+    for i in 0..N {
+        let m = keeper.recv(RECV).unwrap_or_else(|e| panic!("message {i}: {e}"));
+        assert_eq!((m.topic, m.payload, m.qos), (format!("q/{i}"), i.to_string().into_bytes(), 1));
+    }
+}
+
+#[test]
+fn status_reads_the_running_daemon() {
+    let dir = tempdir();
+    let mut d = Daemon::start(dir.path(), &basic_config(dir.path(), ""));
+    let cfg = dir.path().join("edgemq.toml");
+    let args = ["status", "-c", cfg.to_str().unwrap()];
+    let (mut c, _) = mqtt::connect_tcp(&d.addr(), "seen", true, None).unwrap();
+    c.ping().unwrap();
+    let (code, out, err) = run_to_end(dir.path(), &args, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("edgemq "), "{out}");
+    assert!(out.contains("1 clients connected"), "{out}");
+    assert!(out.contains("no bridges configured"), "{out}");
+    assert_eq!(d.stop(), 0);
+
+    let (code, out, err) = run_to_end(dir.path(), &args, None);
+    assert_eq!(code, 2, "no daemon: {out}{err}");
+    assert!(err.contains("not running"), "{err}");
 }

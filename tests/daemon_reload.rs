@@ -193,3 +193,29 @@ fn sighup_serves_a_renewed_certificate_to_new_connections() {
     old.ping().unwrap();
     assert_eq!(d.stop(), 0);
 }
+
+#[test]
+fn sighup_during_startup_does_not_kill_the_daemon() {
+    let dir = tempdir();
+    let cfg = dir.path().join("edgemq.toml");
+    let toml = format!("data_dir = \"{}/data\"\n[[listener]]\nbind = \"127.0.0.1:0\"\n", dir.path().display());
+    std::fs::write(&cfg, toml).unwrap();
+    let log = dir.path().join("early.log");
+    let c = daemon_support::command(dir.path(), &["run", "-c", cfg.to_str().unwrap()], &log);
+    let mut d = Daemon::spawn(c, &log);
+    // From its first log line on (config read; ports, store and runtime still
+    // to come) procd may send SIGHUP at any time: keep sending until ready.
+    d.wait_log("starting", daemon_support::START_TIMEOUT);
+    let deadline = std::time::Instant::now() + daemon_support::START_TIMEOUT;
+    while !d.log().contains(" ready ") {
+        if let Ok(Some(st)) = d.child.try_wait() {
+            panic!("SIGHUP during startup killed edgemq ({st}):\n{}", d.log());
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", d.log());
+        d.signal(Signal::SIGHUP);
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let (mut c, _) = mqtt::connect_tcp(&d.addr(), "alive", true, None).unwrap();
+    c.ping().unwrap();
+    assert_eq!(d.stop(), 0);
+}

@@ -16,6 +16,7 @@ const RUNTIME_STOP: Duration = Duration::from_secs(2);
 
 /// Entry point of `edgemq run`.
 pub fn main(path: Option<PathBuf>) -> ExitCode {
+    daemon::hold_signals();
     let (cfg, source) = match config::load_for_run(path.as_deref()) {
         Ok(c) => c,
         Err(e) => {
