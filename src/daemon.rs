@@ -92,18 +92,29 @@ pub fn drop_privileges(user: &str, data_dir: &Path) -> anyhow::Result<()> {
     nix::unistd::setgroups(&[u.gid]).context("setgroups")?;
     nix::unistd::setgid(u.gid).context("setgid")?;
     nix::unistd::setuid(u.uid).context("setuid")?;
-    if Uid::current() != u.uid || Uid::effective() != u.uid || Gid::effective() != u.gid {
-        bail!("privilege drop to {user:?} did not take effect");
-    }
-    if nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
-        bail!("privilege drop to {user:?} is reversible; refusing to run");
-    }
+    verify_dropped(user, u.uid, u.gid)?;
     tracing::info!(
         user,
         uid = u.uid.as_raw(),
         gid = u.gid.as_raw(),
         "dropped root privileges"
     );
+    Ok(())
+}
+
+/// Checks real, effective and saved ids and the groups, and that root cannot be regained.
+fn verify_dropped(user: &str, uid: Uid, gid: Gid) -> anyhow::Result<()> {
+    let uids = nix::unistd::getresuid().context("getresuid")?;
+    let gids = nix::unistd::getresgid().context("getresgid")?;
+    let groups = nix::unistd::getgroups().context("getgroups")?;
+    let uids_ok = [uids.real, uids.effective, uids.saved] == [uid; 3];
+    let gids_ok = [gids.real, gids.effective, gids.saved] == [gid; 3];
+    if !uids_ok || !gids_ok || groups.iter().any(|g| *g != gid) {
+        bail!("privilege drop to {user:?} did not take effect");
+    }
+    if nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
+        bail!("privilege drop to {user:?} is reversible; refusing to run");
+    }
     Ok(())
 }
 

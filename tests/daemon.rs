@@ -103,6 +103,31 @@ fn port_in_use_exits_2_with_a_clear_message() {
 }
 
 #[test]
+fn a_malformed_file_named_by_the_config_exits_1_and_an_unusable_data_dir_2() {
+    let dir = tempdir();
+    let d = dir.path().display();
+    std::fs::write(dir.path().join("passwd"), "alice:$7$bad\n").unwrap();
+    let pw = format!("[auth]\npassword_file = \"{d}/passwd\"");
+    std::fs::write(dir.path().join("a.toml"), basic_config(dir.path(), &pw)).unwrap();
+    let (code, _, err) = run_to_end(dir.path(), &["run", "-c", "a.toml"], None);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("{d}/passwd:1")),
+        "names file and line: {err}"
+    );
+
+    std::fs::write(dir.path().join("file"), "").unwrap();
+    let toml = format!("data_dir = \"{d}/file/data\"\n[[listener]]\nbind = \"127.0.0.1:0\"\n");
+    std::fs::write(dir.path().join("b.toml"), toml).unwrap();
+    let (code, _, err) = run_to_end(dir.path(), &["run", "-c", "b.toml"], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("{d}/file/data")),
+        "names the data_dir: {err}"
+    );
+}
+
+#[test]
 fn unknown_commands_and_bad_arguments_exit_1() {
     let dir = tempdir();
     let cases: [&[&str]; 6] = [
@@ -268,7 +293,11 @@ fn one_worker_thread_runs_on_the_current_thread() {
         assert_eq!(d.stop(), 0);
         n
     };
-    assert_eq!(threads(1), Some(0), "one worker: the main thread runs every task");
+    assert_eq!(
+        threads(1),
+        Some(0),
+        "one worker: the main thread runs every task"
+    );
     assert_eq!(threads(4), Some(4), "four workers");
 }
 
@@ -290,7 +319,9 @@ fn drops_root_to_the_configured_user() {
     if !is_root() {
         return;
     }
-    let nobody = nix::unistd::User::from_name("nobody").unwrap().expect("user nobody");
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("user nobody");
     let (uid, gid) = (nobody.uid.as_raw(), nobody.gid.as_raw());
     let dir = tempdir();
     let data = dir.path().join("data");
@@ -305,7 +336,12 @@ fn drops_root_to_the_configured_user() {
     for p in [data.clone(), data.join("old"), data.join("old/file")] {
         use std::os::unix::fs::MetadataExt;
         let m = std::fs::metadata(&p).unwrap();
-        assert_eq!((m.uid(), m.gid()), (uid, gid), "{} handed over", p.display());
+        assert_eq!(
+            (m.uid(), m.gid()),
+            (uid, gid),
+            "{} handed over",
+            p.display()
+        );
     }
 
     let (mut c, ack) = mqtt::connect_tcp(&d.addr(), "after-drop", true, None).unwrap();
@@ -324,7 +360,9 @@ fn refuses_to_switch_user_when_not_started_as_root() {
     if !is_root() {
         return;
     }
-    let nobody = nix::unistd::User::from_name("nobody").unwrap().expect("user nobody");
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("user nobody");
     let dir = tempdir();
     let cfg = dir.path().join("edgemq.toml");
     std::fs::write(&cfg, basic_config(dir.path(), "user = \"root\"")).unwrap();
@@ -349,7 +387,8 @@ fn graceful_shutdown_loses_nothing_queued() {
     keeper.disconnect().unwrap();
     let (mut publ, _) = mqtt::connect_tcp(&d.addr(), "pub", true, None).unwrap();
     for i in 0..N {
-        publ.publish(&format!("q/{i}"), i.to_string().as_bytes(), 1).unwrap();
+        publ.publish(&format!("q/{i}"), i.to_string().as_bytes(), 1)
+            .unwrap();
     }
     assert_eq!(d.stop(), 0);
     assert!(d.log().contains("store flushed sessions=1"), "{}", d.log());
@@ -358,8 +397,13 @@ fn graceful_shutdown_loses_nothing_queued() {
     let (mut keeper, ack) = mqtt::connect_tcp(&d.addr(), "keeper", false, None).unwrap();
     assert!(ack.session_present, "the session survived the restart");
     for i in 0..N {
-        let m = keeper.recv(RECV).unwrap_or_else(|e| panic!("message {i}: {e}"));
-        assert_eq!((m.topic, m.payload, m.qos), (format!("q/{i}"), i.to_string().into_bytes(), 1));
+        let m = keeper
+            .recv(RECV)
+            .unwrap_or_else(|e| panic!("message {i}: {e}"));
+        assert_eq!(
+            (m.topic, m.payload, m.qos),
+            (format!("q/{i}"), i.to_string().into_bytes(), 1)
+        );
     }
 }
 

@@ -198,7 +198,10 @@ fn sighup_serves_a_renewed_certificate_to_new_connections() {
 fn sighup_during_startup_does_not_kill_the_daemon() {
     let dir = tempdir();
     let cfg = dir.path().join("edgemq.toml");
-    let toml = format!("data_dir = \"{}/data\"\n[[listener]]\nbind = \"127.0.0.1:0\"\n", dir.path().display());
+    let toml = format!(
+        "data_dir = \"{}/data\"\n[[listener]]\nbind = \"127.0.0.1:0\"\n",
+        dir.path().display()
+    );
     std::fs::write(&cfg, toml).unwrap();
     let log = dir.path().join("early.log");
     let c = daemon_support::command(dir.path(), &["run", "-c", cfg.to_str().unwrap()], &log);
@@ -216,6 +219,48 @@ fn sighup_during_startup_does_not_kill_the_daemon() {
         std::thread::sleep(Duration::from_micros(200));
     }
     let (mut c, _) = mqtt::connect_tcp(&d.addr(), "alive", true, None).unwrap();
+    c.ping().unwrap();
+    assert_eq!(d.stop(), 0);
+}
+
+#[test]
+fn root_only_certificate_key_is_read_before_dropping_root() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("note: not running as root; skipping this privilege test");
+        return;
+    }
+    if !have_tool("openssl") {
+        return;
+    }
+    let dir = tempdir();
+    let p = dir.path();
+    let ca = tls::make_ca(p);
+    let (crt, key) = tls::make_server_cert(p, "le");
+    // As certbot leaves privkey.pem: readable by root only.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let toml = format!(
+        "data_dir = \"{d}/data\"\nuser = \"nobody\"\n\
+         [[listener]]\nbind = \"127.0.0.1:0\"\n[listener.tls]\ncert = \"{c}\"\nkey = \"{k}\"\n",
+        d = p.display(),
+        c = crt.display(),
+        k = key.display()
+    );
+    let mut d = Daemon::start(p, &toml);
+    let (stream, served) = tls::connect(&d.addr(), &ca).unwrap();
+    assert_eq!(served, tls::cert_der(&crt));
+    let (mut c, ack) = Client::connect(stream, "le", true, None).unwrap();
+    assert_eq!(ack.code, 0);
+
+    // Unprivileged now, the daemon cannot re-read the key: it says so and keeps serving.
+    sighup(&mut d, 1);
+    let log = d.log();
+    assert!(
+        log.contains("TLS reload failed") && log.contains("ermission denied"),
+        "{log}"
+    );
+    let (_, served) = tls::connect(&d.addr(), &ca).unwrap();
+    assert_eq!(served, tls::cert_der(&crt));
     c.ping().unwrap();
     assert_eq!(d.stop(), 0);
 }

@@ -43,6 +43,14 @@ pub fn main(path: Option<PathBuf>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Read as root: after the drop, root-only key files would be out of reach.
+    let prepared = match server::prepare(&cfg, bound) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            return ExitCode::from(exit_code_for(&e));
+        }
+    };
     if let Some(user) = &cfg.user {
         if let Err(e) = daemon::drop_privileges(user, &cfg.data_dir) {
             tracing::error!("{e:#}");
@@ -59,7 +67,7 @@ pub fn main(path: Option<PathBuf>) -> ExitCode {
     let result = rt.block_on(async move {
         let signals = daemon::Signals::install()?;
         let shutdown = CancellationToken::new();
-        let srv = server::Server::start(cfg, bound, shutdown.clone()).await?;
+        let srv = server::Server::start_prepared(cfg, prepared, shutdown.clone()).await?;
         daemon::serve_with_signals(srv, signals, shutdown).await
     });
     // Tasks still parked in the blocking pool must not hold the exit hostage.
@@ -68,7 +76,18 @@ pub fn main(path: Option<PathBuf>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
-            ExitCode::from(2)
+            ExitCode::from(exit_code_for(&e))
         }
     }
+}
+
+/// 1 when a file the config names (password, ACL, certificate) is what failed:
+/// that is bad configuration the user must fix; 2 for every other runtime failure.
+fn exit_code_for(e: &anyhow::Error) -> u8 {
+    let bad_file = e.chain().any(|c| {
+        c.is::<crate::auth::password::PasswordError>()
+            || c.is::<crate::auth::acl::AclError>()
+            || c.is::<crate::tls::TlsError>()
+    });
+    if bad_file { 1 } else { 2 }
 }
