@@ -1,11 +1,15 @@
 //! Running as a daemon: logging to stderr in a form procd/syslog and journald
 //! read well, the tokio runtime sized for small boards, dropping root after
-//! binding, and signals (SIGTERM/SIGINT stop, SIGHUP reloads).
+//! binding, one process per data_dir, and signals (SIGTERM/SIGINT stop,
+//! SIGHUP reloads).
 
-use std::io::IsTerminal;
+use std::fs::{File, OpenOptions};
+use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{SigSet, Signal as NixSignal};
 use nix::unistd::{Gid, Uid, User};
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -129,6 +133,48 @@ fn chown_tree(path: &Path, uid: Uid, gid: Gid) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// File in data_dir that the one edgemq using it holds locked, with its pid.
+pub const LOCK_FILE: &str = "edgemq.lock";
+
+/// Ownership of a data_dir; released when dropped or when the process ends.
+pub struct DataDirLock {
+    _file: Flock<File>,
+}
+
+/// Takes `data_dir` (creating it) for this process. A second edgemq on the
+/// same data_dir would share its store and bridge queues and steal its
+/// status socket, so it is refused with the pid of the one running.
+pub fn lock_data_dir(data_dir: &Path) -> anyhow::Result<DataDirLock> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data_dir {}", data_dir.display()))?;
+    let path = data_dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            lock.set_len(0)
+                .and_then(|()| writeln!(lock, "{}", std::process::id()))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(DataDirLock { _file: lock })
+        }
+        Err((mut file, Errno::EWOULDBLOCK)) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            bail!(
+                "another edgemq (pid {}) is running on data_dir {}",
+                pid.trim(),
+                data_dir.display()
+            )
+        }
+        Err((_, e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
+    }
 }
 
 /// SIGTERM, SIGINT and SIGHUP: the signals the daemon handles.

@@ -130,7 +130,8 @@ fn a_malformed_file_named_by_the_config_exits_1_and_an_unusable_data_dir_2() {
 #[test]
 fn unknown_commands_and_bad_arguments_exit_1() {
     let dir = tempdir();
-    let cases: [&[&str]; 6] = [
+    let cases: [&[&str]; 7] = [
+        &[],
         &["frobnicate"],
         &["run", "extra"],
         &["run", "--bogus"],
@@ -425,4 +426,30 @@ fn status_reads_the_running_daemon() {
     let (code, out, err) = run_to_end(dir.path(), &args, None);
     assert_eq!(code, 2, "no daemon: {out}{err}");
     assert!(err.contains("not running"), "{err}");
+}
+
+#[test]
+fn a_second_daemon_on_the_same_data_dir_is_refused() {
+    let dir = tempdir();
+    let mut first = Daemon::start(dir.path(), &basic_config(dir.path(), ""));
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let cfg = other.join("edgemq.toml");
+    std::fs::write(&cfg, basic_config(dir.path(), "")).unwrap();
+    let (code, _, err) = run_to_end(&other, &["run", "-c", cfg.to_str().unwrap()], None);
+    assert_eq!(code, 2, "{err}");
+    let pid = format!("pid {}", first.pid());
+    assert!(
+        err.contains("another edgemq") && err.contains(&pid),
+        "{err}"
+    );
+
+    let sock = dir.path().join("data/edgemq.status.sock");
+    assert!(
+        sock.exists(),
+        "the first daemon's status socket is untouched"
+    );
+    let (mut c, _) = mqtt::connect_tcp(&first.addr(), "still", true, None).unwrap();
+    c.ping().unwrap();
+    assert_eq!(first.stop(), 0);
 }

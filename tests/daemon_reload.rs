@@ -264,3 +264,94 @@ fn root_only_certificate_key_is_read_before_dropping_root() {
     c.ping().unwrap();
     assert_eq!(d.stop(), 0);
 }
+
+#[test]
+fn mosquitto_sub_over_tls_stays_connected_across_a_renewal_and_new_password() {
+    if !have_tool("openssl") || !have_tool("mosquitto_sub") || !have_tool("stdbuf") {
+        return;
+    }
+    let dir = tempdir();
+    let p = dir.path();
+    let ca = tls::make_ca(p);
+    let (crt1, key1) = tls::make_server_cert(p, "gen1");
+    let (crt2, key2) = tls::make_server_cert(p, "gen2");
+    let (crt, key) = (p.join("server.crt"), p.join("server.key"));
+    std::fs::copy(&crt1, &crt).unwrap();
+    std::fs::copy(&key1, &key).unwrap();
+    let pw = p.join("passwd");
+    passwd(p, &pw, "alice", "alice-secret");
+    let toml = format!(
+        "data_dir = \"{d}/data\"\n[auth]\npassword_file = \"{d}/passwd\"\n\
+         [[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = false\n\
+         [listener.tls]\ncert = \"{c}\"\nkey = \"{k}\"\n",
+        d = p.display(),
+        c = crt.display(),
+        k = key.display()
+    );
+    let mut d = Daemon::start(p, &toml);
+    let addr = d.addr();
+    let port = addr.rsplit(':').next().unwrap();
+    let out = p.join("sub.out");
+    // Line-buffered, so its "-d" trace shows the SUBACK while it runs.
+    let mut sub = daemon_support::Reaped(
+        std::process::Command::new("stdbuf")
+            .args([
+                "-oL",
+                "mosquitto_sub",
+                "-d",
+                "-h",
+                "localhost",
+                "-p",
+                port,
+                "--cafile",
+            ])
+            .arg(&ca)
+            .args([
+                "-u",
+                "alice",
+                "-P",
+                "alice-secret",
+                "-t",
+                "news/#",
+                "-q",
+                "1",
+                "-C",
+                "1",
+            ])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let subscribed = daemon_support::eventually(RELOAD, || {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        text.contains("SUBACK").then_some(())
+    });
+    assert!(
+        subscribed.is_some(),
+        "mosquitto_sub did not subscribe:\n{}",
+        d.log()
+    );
+
+    std::fs::copy(&crt2, &crt).unwrap();
+    std::fs::copy(&key2, &key).unwrap();
+    passwd(p, &pw, "bob", "bob-secret");
+    sighup(&mut d, 1);
+    let (stream, served) = tls::connect(&addr, &ca).unwrap();
+    assert_eq!(served, tls::cert_der(&crt2));
+    let (mut bob, ack) = Client::connect(stream, "bob", true, Some(("bob", "bob-secret"))).unwrap();
+    assert_eq!(
+        ack.code, 0,
+        "bob's new password works over the renewed certificate"
+    );
+    bob.publish("news/renewed", b"hello alice", 1).unwrap();
+
+    let exited = daemon_support::eventually(RELOAD, || sub.0.try_wait().ok().flatten());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        exited.is_some_and(|s| s.success()),
+        "mosquitto_sub:\n{text}"
+    );
+    assert!(text.contains("hello alice"), "{text}");
+    assert_eq!(d.stop(), 0);
+}

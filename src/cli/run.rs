@@ -1,14 +1,16 @@
-//! `edgemq run [-c PATH]`: load the config (or built-in defaults), bind,
-//! drop privileges, serve until a signal. Exit 1 on a bad config, 2 on a
-//! runtime failure (port in use, store unusable).
+//! `edgemq run [-c PATH]`: load the config (or built-in defaults), bind, read
+//! the files the listeners need, drop privileges, take the data_dir, serve
+//! until a signal. Exit 1 on a bad config (or a bad file it names), 2 on a
+//! runtime failure (port in use, store unusable, data_dir taken).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Source};
+use crate::config::{self, Config, Source};
 use crate::{daemon, server};
 
 /// How long the runtime may take to stop after the server has drained.
@@ -25,7 +27,19 @@ pub fn main(path: Option<PathBuf>) -> ExitCode {
         }
     };
     daemon::init_logging(&cfg.log_level);
-    match &source {
+    announce(&cfg, &source);
+    match serve(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::from(exit_code_for(&e))
+        }
+    }
+}
+
+/// The first log line: which config, or that the built-in defaults are in use.
+fn announce(cfg: &Config, source: &Source) {
+    match source {
         Source::BuiltIn => tracing::info!(
             "no config file (-c PATH, {} or {}): running on built-in defaults: anonymous listener on 127.0.0.1:1883, data in ./{}, no bridges",
             config::DEFAULT_TOML,
@@ -36,34 +50,18 @@ pub fn main(path: Option<PathBuf>) -> ExitCode {
             tracing::info!(config = %p.display(), "edgemq {} starting", env!("CARGO_PKG_VERSION"))
         }
     }
-    let bound = match server::bind_all(&cfg) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            return ExitCode::from(2);
-        }
-    };
+}
+
+/// Everything from binding to the end of the graceful shutdown.
+fn serve(cfg: Config) -> anyhow::Result<()> {
+    let bound = server::bind_all(&cfg)?;
     // Read as root: after the drop, root-only key files would be out of reach.
-    let prepared = match server::prepare(&cfg, bound) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            return ExitCode::from(exit_code_for(&e));
-        }
-    };
+    let prepared = server::prepare(&cfg, bound)?;
     if let Some(user) = &cfg.user {
-        if let Err(e) = daemon::drop_privileges(user, &cfg.data_dir) {
-            tracing::error!("{e:#}");
-            return ExitCode::from(2);
-        }
+        daemon::drop_privileges(user, &cfg.data_dir)?;
     }
-    let rt = match daemon::runtime(cfg.worker_threads) {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the runtime");
-            return ExitCode::from(2);
-        }
-    };
+    let _lock = daemon::lock_data_dir(&cfg.data_dir)?;
+    let rt = daemon::runtime(cfg.worker_threads).context("cannot start the runtime")?;
     let result = rt.block_on(async move {
         let signals = daemon::Signals::install()?;
         let shutdown = CancellationToken::new();
@@ -72,13 +70,7 @@ pub fn main(path: Option<PathBuf>) -> ExitCode {
     });
     // Tasks still parked in the blocking pool must not hold the exit hostage.
     rt.shutdown_timeout(RUNTIME_STOP);
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            ExitCode::from(exit_code_for(&e))
-        }
-    }
+    result
 }
 
 /// 1 when a file the config names (password, ACL, certificate) is what failed:

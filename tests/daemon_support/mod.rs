@@ -188,6 +188,18 @@ impl Drop for Daemon {
     }
 }
 
+/// Any other child process, killed if a failing test leaves it running.
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// A number unique within this test process (log file names).
 pub fn unique() -> usize {
     use std::sync::atomic::{AtomicUsize, Ordering};
