@@ -63,7 +63,9 @@ fn runs_on_builtin_defaults_without_a_config() {
 
     let data = dir.path().join("edgemq-data");
     assert!(data.is_dir(), "data lands in ./edgemq-data");
-    assert!(data.join("edgemq.status.sock").exists());
+    let (code, out, err) = run_to_end(dir.path(), &["status"], None);
+    assert_eq!(code, 0, "`edgemq status` finds the defaults daemon too: {err}");
+    assert!(out.contains("2 clients connected"), "{out}");
     assert_eq!(d.stop(), 0);
 }
 

@@ -355,3 +355,31 @@ fn mosquitto_sub_over_tls_stays_connected_across_a_renewal_and_new_password() {
     assert!(text.contains("hello alice"), "{text}");
     assert_eq!(d.stop(), 0);
 }
+
+#[test]
+fn sighup_reloads_the_acl_for_connected_clients_too() {
+    let dir = tempdir();
+    let p = dir.path();
+    passwd(p, &p.join("passwd"), "alice", "alice-secret");
+    let acl = p.join("acl");
+    std::fs::write(&acl, "user alice\ntopic read a/#\n").unwrap();
+    let toml = format!(
+        "data_dir = \"{d}/data\"\n[auth]\npassword_file = \"{d}/passwd\"\nacl_file = \"{d}/acl\"\n\
+         [[listener]]\nbind = \"127.0.0.1:0\"\nallow_anonymous = false\n",
+        d = p.display()
+    );
+    let mut d = Daemon::start(p, &toml);
+    let mut alice = login(&d.addr(), "alice", "alice", "alice-secret").unwrap();
+    assert_eq!(alice.subscribe("a/#", 1).unwrap(), 1);
+    assert_eq!(alice.subscribe("b/#", 1).unwrap(), 0x80, "not in the ACL yet");
+
+    std::fs::write(&acl, "user alice\ntopic read a/#\ntopic read b/#\n").unwrap();
+    sighup(&mut d, 1);
+    assert_eq!(alice.subscribe("b/#", 1).unwrap(), 1, "same connection, new ACL");
+
+    std::fs::write(&acl, "user alice\nbogus line\n").unwrap();
+    sighup(&mut d, 2);
+    assert!(d.log().contains("acl_file"), "{}", d.log());
+    assert_eq!(alice.subscribe("b/x", 1).unwrap(), 1, "the previous ACL stays in force");
+    assert_eq!(d.stop(), 0);
+}
