@@ -1,0 +1,300 @@
+//! Mosquitto bridges (`connection NAME` and the options after it) into
+//! edgemq `[[bridge]]` tables, keeping Mosquitto's `topic` argument rules.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::listener::{DEFAULT_PORT, path_value};
+use super::reader::Directive;
+use super::{note, not_carried, parse_bool};
+use crate::config::model::{Bridge, BridgeTls, Direction, Protocol, TopicRule};
+use crate::config::units::Dur;
+
+/// Mosquitto's topic QoS when the `topic` line gives none.
+const DEFAULT_TOPIC_QOS: u8 = 0;
+/// Mosquitto's floor for keepalive_interval.
+const MIN_KEEPALIVE_SECS: u64 = 5;
+/// The capath that means "the system's CA store".
+const SYSTEM_CAPATHS: &[&str] = &["/etc/ssl/certs", "/etc/ssl/certs/", "/etc/pki/tls/certs"];
+
+/// Bridge options edgemq has no equivalent for, and why.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("local_clientid", "edgemq's bridge is inside the broker and needs no local client"),
+    ("local_username", "edgemq's bridge is inside the broker and needs no local login"),
+    ("local_password", "edgemq's bridge is inside the broker and needs no local login"),
+    ("local_cleansession", "edgemq's bridge is inside the broker and has no local session"),
+    ("notifications_local_only", "edgemq publishes the state locally and at the central broker"),
+    ("idle_timeout", "edgemq bridges stay connected (no lazy start)"),
+    ("threshold", "edgemq bridges stay connected (no lazy start)"),
+    ("round_robin", "edgemq goes back to the first address after failback_after instead"),
+    ("bridge_attempt_unsubscribe", "edgemq subscribes only to `in`/`both` topics"),
+    ("bridge_outgoing_retain", "edgemq forwards the retain flag as published"),
+    ("bridge_max_packet_size", "edgemq uses limits.max_packet_size"),
+    ("bridge_bind_address", "edgemq lets the system pick the source address"),
+    ("bridge_identity", "edgemq has no TLS-PSK"),
+    ("bridge_psk", "edgemq has no TLS-PSK"),
+    ("bridge_require_ocsp", "edgemq does not check OCSP"),
+    ("bridge_receive_maximum", "edgemq uses inflight for the uplink window"),
+    ("bridge_session_expiry_interval", "edgemq keeps the default session expiry at the central broker"),
+];
+
+/// Whether `key` is a bridge option (valid only after `connection`).
+pub fn is_bridge_key(key: &str) -> bool {
+    const KEYS: &[&str] = &[
+        "address", "addresses", "topic", "clientid", "remote_clientid", "username",
+        "remote_username", "password", "remote_password", "bridge_protocol_version",
+        "cleansession", "keepalive_interval", "notifications", "notification_topic",
+        "try_private", "bridge_cafile", "bridge_capath", "bridge_certfile", "bridge_keyfile",
+        "bridge_insecure", "bridge_tls_version", "bridge_alpn", "restart_timeout", "start_type",
+    ];
+    KEYS.contains(&key) || UNSUPPORTED.iter().any(|(k, _)| *k == key)
+}
+
+/// TLS options as read; Mosquitto uses TLS only with a cafile or capath.
+#[derive(Debug, Default)]
+struct TlsDraft {
+    cafile: Option<PathBuf>,
+    capath: Option<String>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    tls13_only: bool,
+    alpn: Vec<String>,
+}
+
+/// A bridge as read so far.
+#[derive(Debug)]
+pub struct BridgeDraft {
+    bridge: Bridge,
+    tls: TlsDraft,
+    client_id_set: bool,
+    /// Comments that belong to this bridge.
+    pub notes: Vec<String>,
+}
+
+impl BridgeDraft {
+    /// A bridge called `name` with edgemq's defaults.
+    pub fn new(name: &str, origin: &Directive) -> Result<Self> {
+        let mut t = toml::Table::new();
+        t.insert("name".into(), name.into());
+        t.insert("addresses".into(), toml::Value::Array(Vec::new()));
+        let bridge: Bridge = t.try_into().context("building a default bridge")?;
+        let notes = vec![format!("# from `{}` [{}]", origin.echo(), origin.loc())];
+        Ok(BridgeDraft { bridge, tls: TlsDraft::default(), client_id_set: false, notes })
+    }
+
+    /// The bridge's name (`connection NAME`).
+    pub fn name(&self) -> &str {
+        &self.bridge.name
+    }
+
+    /// Applies one bridge option.
+    pub fn apply(&mut self, d: &Directive) {
+        let b = &mut self.bridge;
+        match d.key.as_str() {
+            "address" | "addresses" => b.addresses.extend(addresses(d)),
+            "topic" => self.topic(d),
+            "clientid" | "remote_clientid" => {
+                b.client_id = Some(d.string_value().0);
+                self.client_id_set = true;
+            }
+            "username" | "remote_username" => b.username = Some(d.string_value().0),
+            "password" | "remote_password" => b.password = Some(crate::config::model::Secret(d.rest.clone())),
+            "bridge_protocol_version" => self.protocol(d),
+            "cleansession" | "notifications" | "try_private" | "bridge_insecure" => self.flag(d),
+            "keepalive_interval" => self.keepalive(d),
+            "notification_topic" => b.notification_topic = Some(d.string_value().0),
+            "restart_timeout" => self.restart(d),
+            "start_type" => self.start_type(d),
+            "bridge_cafile" => self.tls.cafile = Some(path_value(d, &mut self.notes)),
+            "bridge_capath" => self.tls.capath = Some(d.string_value().0),
+            "bridge_certfile" => self.tls.cert = Some(path_value(d, &mut self.notes)),
+            "bridge_keyfile" => self.tls.key = Some(path_value(d, &mut self.notes)),
+            "bridge_tls_version" => self.tls_version(d),
+            "bridge_alpn" => {
+                let (v, _) = d.string_value();
+                self.tls.alpn = v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            }
+            key => {
+                let why = UNSUPPORTED.iter().find(|(k, _)| *k == key).map_or("unknown", |(_, w)| *w);
+                self.notes.push(not_carried(d, why));
+            }
+        }
+    }
+
+    fn flag(&mut self, d: &Directive) {
+        let Some(v) = parse_bool(d) else {
+            self.notes.push(not_carried(d, "not true or false; mosquitto refuses to start"));
+            return;
+        };
+        match d.key.as_str() {
+            "cleansession" => self.bridge.clean_session = v,
+            "notifications" => self.bridge.notifications = v,
+            "try_private" => self.bridge.try_private = v,
+            _ if v => self.notes.push(not_carried(
+                d,
+                "edgemq always verifies the central broker's certificate and name; \
+                 set tls.server_name if the certificate names another host",
+            )),
+            _ => {}
+        }
+    }
+
+    /// `topic PATTERN [out|in|both [QOS [LOCAL_PREFIX [REMOTE_PREFIX]]]]`,
+    /// where `""` stands for an empty prefix and a `#`-word ends the line.
+    fn topic(&mut self, d: &Directive) {
+        let Some(pattern) = d.arg(0) else {
+            return self.notes.push(not_carried(d, "no topic; mosquitto refuses to start"));
+        };
+        let rest: Vec<&str> = d.args[1..].iter().map(String::as_str).take_while(|a| !a.starts_with('#')).collect();
+        let direction = match rest.first().map(|s| s.to_ascii_lowercase()).as_deref() {
+            None | Some("out") => Direction::Out,
+            Some("in") => Direction::In,
+            Some("both") => Direction::Both,
+            Some(_) => return self.notes.push(not_carried(d, "direction is not out, in or both")),
+        };
+        let qos = match rest.get(1).map(|q| q.parse::<u8>()) {
+            None => DEFAULT_TOPIC_QOS,
+            Some(Ok(q)) if q <= 2 => q,
+            Some(_) => return self.notes.push(not_carried(d, "QoS is not 0, 1 or 2")),
+        };
+        let prefix = |i: usize| rest.get(i).filter(|p| **p != "\"\"").map_or(String::new(), |p| p.to_string());
+        let pattern = if pattern == "\"\"" { String::new() } else { pattern.to_string() };
+        if pattern.is_empty() {
+            self.notes.push(note(&format!(
+                "`{}` [{}]: the empty pattern makes each prefix the whole topic",
+                d.echo(),
+                d.loc()
+            )));
+        }
+        self.bridge.topics.push(TopicRule {
+            pattern,
+            direction,
+            qos,
+            local_prefix: prefix(2),
+            remote_prefix: prefix(3),
+            coalesce: false,
+        });
+    }
+
+    fn protocol(&mut self, d: &Directive) {
+        match d.arg(0) {
+            Some("mqttv311") => self.bridge.protocol = Protocol::Mqtt311,
+            Some("mqttv50") => self.bridge.protocol = Protocol::Mqtt5,
+            Some("mqttv31") => self.notes.push(not_carried(d, "edgemq speaks MQTT 3.1.1 or 5; using mqtt311")),
+            _ => self.notes.push(not_carried(d, "unknown protocol version")),
+        }
+    }
+
+    fn keepalive(&mut self, d: &Directive) {
+        match d.arg(0).and_then(|k| k.parse::<u64>().ok()) {
+            Some(k) => self.bridge.keepalive = Dur::secs(k.max(MIN_KEEPALIVE_SECS)),
+            None => self.notes.push(not_carried(d, "not a number of seconds")),
+        }
+    }
+
+    /// `restart_timeout BASE [CAP]`: one value is a fixed delay in Mosquitto.
+    fn restart(&mut self, d: &Directive) {
+        let secs = |i: usize| d.arg(i).and_then(|s| s.parse::<u64>().ok()).map(|s| Dur(Duration::from_secs(s.max(1))));
+        match (secs(0), secs(1)) {
+            (Some(base), cap) => {
+                self.bridge.reconnect_min = base;
+                self.bridge.reconnect_max = cap.unwrap_or(base);
+            }
+            (None, _) => self.notes.push(not_carried(d, "not a number of seconds")),
+        }
+    }
+
+    fn start_type(&mut self, d: &Directive) {
+        if d.arg(0) != Some("automatic") {
+            self.notes.push(not_carried(d, "edgemq bridges start with the broker and reconnect until stopped"));
+        }
+    }
+
+    fn tls_version(&mut self, d: &Directive) {
+        match d.arg(0) {
+            Some("tlsv1.3") => self.tls.tls13_only = true,
+            Some("tlsv1.2") => self.notes.push(not_carried(d, "edgemq offers TLS 1.2 and 1.3 and lets the server choose")),
+            _ => self.notes.push(not_carried(d, "edgemq speaks TLS 1.2 and 1.3 only")),
+        }
+    }
+
+    /// The edgemq bridge and its comments. `max_queued` is Mosquitto's
+    /// effective max_queued_messages, which also bounded the bridge's backlog.
+    pub fn finish(mut self, max_queued: usize) -> (Bridge, Vec<String>) {
+        self.bridge.tls = self.tls();
+        if !self.client_id_set {
+            self.notes.push(note(&format!(
+                "mosquitto's default client id was <hostname>.{}; set client_id if the central broker expects it",
+                self.bridge.name
+            )));
+        }
+        let q = &self.bridge.queue;
+        self.notes.push(note(&format!(
+            "mosquitto kept at most {max_queued} messages (max_queued_messages) for this bridge while it was down; \
+             edgemq keeps up to queue.max_bytes = {} and queue.max_age = {} on disk",
+            q.max_bytes, q.max_age
+        )));
+        (self.bridge, self.notes)
+    }
+
+    fn tls(&mut self) -> Option<BridgeTls> {
+        let t = std::mem::take(&mut self.tls);
+        let ca = match (&t.cafile, &t.capath) {
+            (Some(f), _) => f.display().to_string(),
+            (None, Some(p)) if SYSTEM_CAPATHS.contains(&p.as_str()) => "native".to_string(),
+            (None, Some(p)) => {
+                self.notes.push(note(&format!(
+                    "bridge_capath {p}: edgemq reads one PEM bundle or the system store; using the system store (ca = \"native\")"
+                )));
+                "native".to_string()
+            }
+            (None, None) => {
+                if t.cert.is_some() || t.key.is_some() {
+                    self.notes.push(note("bridge_certfile/keyfile without bridge_cafile/capath: mosquitto used no TLS, so neither does this"));
+                }
+                return None;
+            }
+        };
+        if let (Some(_), Some(p)) = (&t.cafile, &t.capath) {
+            self.notes.push(note(&format!("bridge_capath {p} not carried over: edgemq trusts only the bridge_cafile")));
+        }
+        Some(BridgeTls { ca, cert: t.cert, key: t.key, server_name: None, tls13_only: t.tls13_only, alpn: t.alpn })
+    }
+}
+
+/// `address host[:port] [host[:port] ...]` (spaces or commas) into "host:port".
+fn addresses(d: &Directive) -> Vec<String> {
+    d.args
+        .iter()
+        .take_while(|a| !a.starts_with('#'))
+        .flat_map(|a| a.split(','))
+        .filter(|a| !a.is_empty())
+        .map(host_port)
+        .collect()
+}
+
+fn host_port(a: &str) -> String {
+    if a.starts_with('[') {
+        return if a.contains("]:") { a.to_string() } else { format!("{a}:{DEFAULT_PORT}") };
+    }
+    match a.rsplit_once(':') {
+        Some((h, p)) if h.contains(':') => format!("[{h}]:{p}"),
+        Some(_) => a.to_string(),
+        None => format!("{a}:{DEFAULT_PORT}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_ports() {
+        assert_eq!(host_port("mqtt.example.com"), "mqtt.example.com:1883");
+        assert_eq!(host_port("mqtt.example.com:8883"), "mqtt.example.com:8883");
+        assert_eq!(host_port("2001:db8::1:8883"), "[2001:db8::1]:8883");
+        assert_eq!(host_port("[2001:db8::1]"), "[2001:db8::1]:1883");
+    }
+}

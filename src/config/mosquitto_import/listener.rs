@@ -1,0 +1,312 @@
+//! Mosquitto listeners (`listener`, `port`/`bind_address`, their TLS options
+//! and, with per_listener_settings, their security options) into edgemq
+//! `[[listener]]` tables.
+
+use std::path::PathBuf;
+
+use super::reader::Directive;
+use super::{note, not_carried, parse_bool};
+use crate::config::model::{Auth, Listener, ListenerTls};
+
+/// Mosquitto's port when `listener`/`port` gives none.
+pub const DEFAULT_PORT: u16 = 1883;
+
+/// Listener options edgemq has no equivalent for, and why.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("mount_point", "edgemq has no per-listener topic prefix"),
+    ("bind_interface", "edgemq binds addresses, not interfaces: use the interface's address in bind"),
+    ("http_dir", "edgemq serves no HTTP"),
+    ("ciphers", "edgemq uses rustls' safe default cipher suites"),
+    ("ciphers_tls1.3", "edgemq uses rustls' safe default cipher suites"),
+    ("tls_version", "edgemq listeners accept TLS 1.2 and 1.3"),
+    ("crlfile", "edgemq does not check CRLs"),
+    ("dhparamfile", "rustls uses ECDHE only"),
+    ("psk_hint", "edgemq has no TLS-PSK"),
+    ("psk_file", "edgemq has no TLS-PSK"),
+    ("use_subject_as_username", "edgemq maps only the certificate CN (identity_as_username)"),
+    ("use_username_as_clientid", "edgemq keeps the client's own client id"),
+    ("tls_engine", "edgemq has no OpenSSL engines"),
+    ("tls_engine_kpass_sha1", "edgemq has no OpenSSL engines"),
+    ("tls_keyform", "edgemq reads PEM keys only"),
+    ("max_qos", "edgemq accepts every QoS"),
+    ("maximum_qos", "edgemq accepts every QoS"),
+    ("accept_protocol_versions", "edgemq accepts MQTT 3.1.1 and 5"),
+    ("enable_proxy_protocol", "edgemq has no PROXY protocol support"),
+];
+
+/// Security options: global, or per listener with per_listener_settings.
+#[derive(Debug, Default)]
+pub struct Sec {
+    /// Last allow_anonymous value and where it was set.
+    pub allow_anonymous: Option<(bool, String)>,
+    /// password_file
+    pub password_file: Option<PathBuf>,
+    /// acl_file
+    pub acl_file: Option<PathBuf>,
+}
+
+impl Sec {
+    /// Applies allow_anonymous / password_file / acl_file; notes go to `notes`.
+    pub fn apply(&mut self, d: &Directive, notes: &mut Vec<String>) {
+        match d.key.as_str() {
+            "allow_anonymous" => match parse_bool(d) {
+                Some(b) => self.allow_anonymous = Some((b, d.loc())),
+                None => notes.push(not_carried(d, "not true or false; mosquitto refuses to start")),
+            },
+            "password_file" => self.password_file = Some(path_value(d, notes)),
+            _ => self.acl_file = Some(path_value(d, notes)),
+        }
+    }
+
+    /// The files as an edgemq `Auth`.
+    pub fn auth(&self) -> Auth {
+        Auth {
+            password_file: self.password_file.clone(),
+            acl_file: self.acl_file.clone(),
+            users: Vec::new(),
+        }
+    }
+}
+
+/// A string value as a path, noting a cut inline comment.
+pub fn path_value(d: &Directive, notes: &mut Vec<String>) -> PathBuf {
+    let (v, cut) = d.string_value();
+    if cut {
+        notes.push(note(&format!(
+            "inline comment cut from `{}` [{}] (mosquitto would have read it as part of the value)",
+            d.echo(),
+            d.loc()
+        )));
+    }
+    PathBuf::from(v)
+}
+
+/// A listener as read so far.
+#[derive(Debug, Default)]
+pub struct ListenerDraft {
+    /// `listener ...` line; None for Mosquitto's default listener.
+    pub origin: Option<String>,
+    /// Any option that makes Mosquitto create its default listener was seen.
+    pub touched: bool,
+    port: Option<u16>,
+    host: Option<String>,
+    unix: Option<String>,
+    ipv6: Option<bool>,
+    /// `protocol websockets`: the listener is dropped.
+    pub websockets: bool,
+    cafile: Option<(PathBuf, String)>,
+    capath: Option<String>,
+    certfile: Option<PathBuf>,
+    keyfile: Option<PathBuf>,
+    require_certificate: bool,
+    identity: bool,
+    /// Security options when per_listener_settings is true.
+    pub sec: Sec,
+    /// Comments that belong to this listener.
+    pub notes: Vec<String>,
+}
+
+impl ListenerDraft {
+    /// A `listener PORT [ADDRESS|SOCKET_PATH]` line, or why it cannot be one.
+    pub fn from_line(d: &Directive) -> Result<Self, &'static str> {
+        let port: u16 = d.arg(0).and_then(|p| p.parse().ok()).ok_or("not a port number")?;
+        let addr = d.arg(1).filter(|a| !a.starts_with('#')).map(String::from);
+        let mut l = ListenerDraft { origin: Some(format!("{} [{}]", d.echo(), d.loc())), ..Default::default() };
+        match (port, addr) {
+            (0, None) => return Err("port 0 needs a Unix socket path"),
+            (0, Some(path)) => l.unix = Some(path),
+            (p, host) => {
+                l.port = Some(p);
+                l.host = host;
+            }
+        }
+        Ok(l)
+    }
+
+    /// `port N` for the default listener.
+    pub fn set_port(&mut self, d: &Directive) {
+        match d.arg(0).and_then(|p| p.parse::<u16>().ok()).filter(|p| *p > 0) {
+            Some(p) => {
+                self.port = Some(p);
+                self.touched = true;
+            }
+            None => self.notes.push(not_carried(d, "not a port number")),
+        }
+    }
+
+    /// `bind_address HOST` for the default listener.
+    pub fn set_host(&mut self, d: &Directive) {
+        let (host, _) = d.string_value();
+        self.host = Some(host);
+        self.touched = true;
+    }
+
+    /// Applies a listener-scoped option; false when `d` is not one.
+    pub fn apply(&mut self, d: &Directive) -> bool {
+        match d.key.as_str() {
+            "cafile" => self.cafile = Some((path_value(d, &mut self.notes), d.loc())),
+            "capath" => self.capath = Some(d.string_value().0),
+            "certfile" => self.certfile = Some(path_value(d, &mut self.notes)),
+            "keyfile" => self.keyfile = Some(path_value(d, &mut self.notes)),
+            "require_certificate" => self.require_certificate = self.flag(d),
+            "use_identity_as_username" => self.identity = self.flag(d),
+            "protocol" => self.protocol(d),
+            "socket_domain" => self.ipv6 = Some(d.arg(0) == Some("ipv6")),
+            key => match UNSUPPORTED.iter().find(|(k, _)| *k == key) {
+                Some((_, why)) => self.notes.push(not_carried(d, why)),
+                None => return false,
+            },
+        }
+        self.touched = true;
+        true
+    }
+
+    fn flag(&mut self, d: &Directive) -> bool {
+        parse_bool(d).unwrap_or_else(|| {
+            self.notes.push(not_carried(d, "not true or false; mosquitto refuses to start"));
+            false
+        })
+    }
+
+    fn protocol(&mut self, d: &Directive) {
+        match d.arg(0) {
+            Some("mqtt") => {}
+            Some("websockets") => {
+                self.websockets = true;
+                self.notes.push(not_carried(
+                    d,
+                    "edgemq speaks MQTT over TCP, TLS and Unix sockets, not WebSockets; this listener is left out",
+                ));
+            }
+            _ => self.notes.push(not_carried(d, "unknown protocol")),
+        }
+    }
+
+    /// The bind string edgemq expects.
+    pub fn bind(&self) -> String {
+        if let Some(p) = &self.unix {
+            return format!("unix:{p}");
+        }
+        let port = self.port.unwrap_or(DEFAULT_PORT);
+        match self.host.as_deref() {
+            None if self.ipv6 == Some(true) => format!("[::]:{port}"),
+            None => format!("0.0.0.0:{port}"),
+            Some("localhost") => format!("127.0.0.1:{port}"),
+            Some(h) if h.contains(':') => format!("[{}]:{port}", h.trim_matches(['[', ']'])),
+            Some(h) => format!("{h}:{port}"),
+        }
+    }
+
+    /// The edgemq listener and its comments.
+    pub fn finish(mut self, allow_anonymous: bool, per_listener: bool) -> (Listener, Vec<String>) {
+        let mut l = Listener::new(&self.bind());
+        l.allow_anonymous = Some(allow_anonymous);
+        self.address_notes();
+        l.tls = self.tls();
+        if per_listener && (self.sec.password_file.is_some() || self.sec.acl_file.is_some()) {
+            l.auth = Some(self.sec.auth());
+        }
+        (l, self.notes)
+    }
+
+    fn address_notes(&mut self) {
+        let port = self.port.unwrap_or(DEFAULT_PORT);
+        match self.host.as_deref() {
+            _ if self.unix.is_some() => {}
+            None if self.ipv6.is_none() => self.notes.push(note(&format!(
+                "mosquitto listened on IPv4 and IPv6; for IPv6 too, add a [[listener]] with bind = \"[::]:{port}\""
+            ))),
+            Some("localhost") => self.notes.push(note("mosquitto also listened on ::1 for localhost")),
+            _ => {}
+        }
+    }
+
+    fn tls(&mut self) -> Option<ListenerTls> {
+        let (cert, key) = match (self.certfile.take(), self.keyfile.take()) {
+            (Some(c), Some(k)) => (c, k),
+            (None, None) => {
+                if self.cafile.is_some() || self.capath.is_some() || self.require_certificate {
+                    self.notes.push(note("cafile/capath/require_certificate without certfile and keyfile: no TLS here"));
+                }
+                return None;
+            }
+            _ => {
+                self.notes.push(note("TLS needs both certfile and keyfile; this listener stays plain TCP"));
+                return None;
+            }
+        };
+        let client_ca = self.client_ca();
+        let cert = self.full_chain(cert);
+        Some(ListenerTls { cert, key, client_ca, identity_as_username: self.identity })
+    }
+
+    /// require_certificate makes cafile the client CA; without it Mosquitto
+    /// only used cafile to complete the server chain.
+    fn client_ca(&mut self) -> Option<PathBuf> {
+        if let Some(capath) = &self.capath {
+            self.notes.push(note(&format!(
+                "capath {capath} not carried over: edgemq takes client CAs from one PEM file (client_ca)"
+            )));
+        }
+        if self.require_certificate {
+            if self.cafile.is_none() {
+                self.notes.push(note("require_certificate needs a cafile for edgemq (client_ca)"));
+            }
+            return self.cafile.as_ref().map(|(p, _)| p.clone());
+        }
+        None
+    }
+
+    /// Let's Encrypt's cert.pem is the leaf alone; Mosquitto sent the chain
+    /// from cafile (chain.pem). edgemq sends `cert` as is, so use fullchain.pem.
+    fn full_chain(&mut self, cert: PathBuf) -> PathBuf {
+        let Some((ca, loc)) = self.cafile.clone().filter(|_| !self.require_certificate) else {
+            return cert;
+        };
+        let letsencrypt = cert.file_name().is_some_and(|n| n == "cert.pem")
+            && ca.file_name().is_some_and(|n| n == "chain.pem")
+            && cert.parent() == ca.parent();
+        if letsencrypt {
+            let full = cert.with_file_name("fullchain.pem");
+            self.notes.push(note(&format!(
+                "cert is {} (leaf + chain): mosquitto completed cert.pem with cafile chain.pem [{loc}]",
+                full.display()
+            )));
+            return full;
+        }
+        self.notes.push(note(&format!(
+            "cafile {} [{loc}] not carried over: without require_certificate mosquitto used it only to \
+             complete the server chain; edgemq sends `cert` as is, so make it the full chain",
+            ca.display()
+        )));
+        cert
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &str) -> Directive {
+        let (key, rest) = text.split_once(' ').unwrap_or((text, ""));
+        Directive {
+            file: "t.conf".into(),
+            line: 1,
+            key: key.into(),
+            args: rest.split_whitespace().map(String::from).collect(),
+            rest: rest.into(),
+        }
+    }
+
+    #[test]
+    fn binds() {
+        let b = |t: &str| ListenerDraft::from_line(&line(t)).map(|l| l.bind());
+        assert_eq!(b("listener 1883"), Ok("0.0.0.0:1883".into()));
+        assert_eq!(b("listener 1883 localhost"), Ok("127.0.0.1:1883".into()));
+        assert_eq!(b("listener 8883 192.0.2.1"), Ok("192.0.2.1:8883".into()));
+        assert_eq!(b("listener 8883 ::1"), Ok("[::1]:8883".into()));
+        assert_eq!(b("listener 0 /run/m.sock"), Ok("unix:/run/m.sock".into()));
+        assert!(b("listener 0").is_err());
+        assert!(b("listener http").is_err());
+    }
+}
