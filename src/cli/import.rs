@@ -22,7 +22,10 @@ pub fn main(file: &Path) -> ExitCode {
         }
     };
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
         eprintln!("edgemq import-mosquitto: writing the translation: {e}");
         return ExitCode::from(EXIT_RUNTIME);
     }

@@ -5,7 +5,9 @@
 //! `# not carried over: LINE (WHY) [FILE:LINE]` comment; choices the
 //! translation had to make become `# note:` comments.
 
+mod assemble;
 mod bridge;
+mod keys;
 mod listener;
 mod reader;
 mod render;
@@ -27,8 +29,9 @@ pub fn import(path: &Path) -> Result<String> {
     let items = reader::read_all(path)?;
     let translation = translate::translate(items)?;
     let text = render::render(&translation, path)?;
-    toml::from_str::<Config>(&text)
-        .with_context(|| format!("internal error: the translation does not load as edgemq config:\n{text}"))?;
+    toml::from_str::<Config>(&text).with_context(|| {
+        format!("internal error: the translation does not load as edgemq config:\n{text}")
+    })?;
     Ok(text)
 }
 
@@ -77,7 +80,19 @@ mod tests {
         )]);
         let b = &c.bridges[0];
         assert_eq!(b.addresses, ["a.example:8883", "b.example:1883"]);
-        let t: Vec<_> = b.topics.iter().map(|t| (t.pattern.as_str(), t.direction, t.qos, t.local_prefix.as_str(), t.remote_prefix.as_str())).collect();
+        let t: Vec<_> = b
+            .topics
+            .iter()
+            .map(|t| {
+                (
+                    t.pattern.as_str(),
+                    t.direction,
+                    t.qos,
+                    t.local_prefix.as_str(),
+                    t.remote_prefix.as_str(),
+                )
+            })
+            .collect();
         assert_eq!(
             t,
             [
@@ -93,13 +108,25 @@ mod tests {
     #[test]
     fn per_listener_settings_and_include_order() {
         let (text, c) = run(&[
-            ("m.conf", "per_listener_settings true\ninclude_dir d\nlistener 0 /run/e.sock\nallow_anonymous true\n"),
-            ("d/20-b.conf", "listener 8883\npassword_file /p2\nacl_file /a2\n"),
-            ("d/10-a.conf", "listener 1883 localhost\nallow_anonymous true\npassword_file /p1\n"),
+            (
+                "m.conf",
+                "per_listener_settings true\ninclude_dir d\nlistener 0 /run/e.sock\nallow_anonymous true\n",
+            ),
+            (
+                "d/20-b.conf",
+                "listener 8883\npassword_file /p2\nacl_file /a2\n",
+            ),
+            (
+                "d/10-a.conf",
+                "listener 1883 localhost\nallow_anonymous true\npassword_file /p1\n",
+            ),
             ("d/README", "listener 9999\n"),
         ]);
         let binds: Vec<_> = c.listeners.iter().map(|l| l.bind.as_str()).collect();
-        assert_eq!(binds, ["127.0.0.1:1883", "0.0.0.0:8883", "unix:/run/e.sock"]);
+        assert_eq!(
+            binds,
+            ["127.0.0.1:1883", "0.0.0.0:8883", "unix:/run/e.sock"]
+        );
         let anon: Vec<_> = c.listeners.iter().map(|l| l.allow_anonymous).collect();
         assert_eq!(anon, [Some(true), Some(false), Some(true)]);
         let auth1 = c.listeners[1].auth.as_ref().unwrap();
@@ -117,7 +144,10 @@ mod tests {
         )]);
         assert!(c.listeners.iter().all(|l| l.allow_anonymous == Some(true)));
         assert_eq!(c.auth.acl_file.as_deref(), Some(Path::new("/acl")));
-        assert!(text.contains("# not carried over: pid_file /run/m.pid ("), "{text}");
+        assert!(
+            text.contains("# not carried over: pid_file /run/m.pid ("),
+            "{text}"
+        );
         assert!(text.contains("m.conf:6]"), "{text}");
         assert!(!text.contains("secret123"), "{text}");
     }

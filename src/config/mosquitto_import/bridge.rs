@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use super::keys;
 use super::listener::{DEFAULT_PORT, path_value};
 use super::reader::Directive;
-use super::{note, not_carried, parse_bool};
+use super::{not_carried, note, parse_bool};
 use crate::config::model::{Bridge, BridgeTls, Direction, Protocol, TopicRule};
 use crate::config::units::Dur;
 
@@ -18,39 +19,6 @@ const DEFAULT_TOPIC_QOS: u8 = 0;
 const MIN_KEEPALIVE_SECS: u64 = 5;
 /// The capath that means "the system's CA store".
 const SYSTEM_CAPATHS: &[&str] = &["/etc/ssl/certs", "/etc/ssl/certs/", "/etc/pki/tls/certs"];
-
-/// Bridge options edgemq has no equivalent for, and why.
-const UNSUPPORTED: &[(&str, &str)] = &[
-    ("local_clientid", "edgemq's bridge is inside the broker and needs no local client"),
-    ("local_username", "edgemq's bridge is inside the broker and needs no local login"),
-    ("local_password", "edgemq's bridge is inside the broker and needs no local login"),
-    ("local_cleansession", "edgemq's bridge is inside the broker and has no local session"),
-    ("notifications_local_only", "edgemq publishes the state locally and at the central broker"),
-    ("idle_timeout", "edgemq bridges stay connected (no lazy start)"),
-    ("threshold", "edgemq bridges stay connected (no lazy start)"),
-    ("round_robin", "edgemq goes back to the first address after failback_after instead"),
-    ("bridge_attempt_unsubscribe", "edgemq subscribes only to `in`/`both` topics"),
-    ("bridge_outgoing_retain", "edgemq forwards the retain flag as published"),
-    ("bridge_max_packet_size", "edgemq uses limits.max_packet_size"),
-    ("bridge_bind_address", "edgemq lets the system pick the source address"),
-    ("bridge_identity", "edgemq has no TLS-PSK"),
-    ("bridge_psk", "edgemq has no TLS-PSK"),
-    ("bridge_require_ocsp", "edgemq does not check OCSP"),
-    ("bridge_receive_maximum", "edgemq uses inflight for the uplink window"),
-    ("bridge_session_expiry_interval", "edgemq keeps the default session expiry at the central broker"),
-];
-
-/// Whether `key` is a bridge option (valid only after `connection`).
-pub fn is_bridge_key(key: &str) -> bool {
-    const KEYS: &[&str] = &[
-        "address", "addresses", "topic", "clientid", "remote_clientid", "username",
-        "remote_username", "password", "remote_password", "bridge_protocol_version",
-        "cleansession", "keepalive_interval", "notifications", "notification_topic",
-        "try_private", "bridge_cafile", "bridge_capath", "bridge_certfile", "bridge_keyfile",
-        "bridge_insecure", "bridge_tls_version", "bridge_alpn", "restart_timeout", "start_type",
-    ];
-    KEYS.contains(&key) || UNSUPPORTED.iter().any(|(k, _)| *k == key)
-}
 
 /// TLS options as read; Mosquitto uses TLS only with a cafile or capath.
 #[derive(Debug, Default)]
@@ -81,7 +49,12 @@ impl BridgeDraft {
         t.insert("addresses".into(), toml::Value::Array(Vec::new()));
         let bridge: Bridge = t.try_into().context("building a default bridge")?;
         let notes = vec![format!("# from `{}` [{}]", origin.echo(), origin.loc())];
-        Ok(BridgeDraft { bridge, tls: TlsDraft::default(), client_id_set: false, notes })
+        Ok(BridgeDraft {
+            bridge,
+            tls: TlsDraft::default(),
+            client_id_set: false,
+            notes,
+        })
     }
 
     /// The bridge's name (`connection NAME`).
@@ -100,7 +73,9 @@ impl BridgeDraft {
                 self.client_id_set = true;
             }
             "username" | "remote_username" => b.username = Some(d.string_value().0),
-            "password" | "remote_password" => b.password = Some(crate::config::model::Secret(d.rest.clone())),
+            "password" | "remote_password" => {
+                b.password = Some(crate::config::model::Secret(d.rest.clone()))
+            }
             "bridge_protocol_version" => self.protocol(d),
             "cleansession" | "notifications" | "try_private" | "bridge_insecure" => self.flag(d),
             "keepalive_interval" => self.keepalive(d),
@@ -108,16 +83,22 @@ impl BridgeDraft {
             "restart_timeout" => self.restart(d),
             "start_type" => self.start_type(d),
             "bridge_cafile" => self.tls.cafile = Some(path_value(d, &mut self.notes)),
-            "bridge_capath" => self.tls.capath = Some(d.string_value().0),
+            "bridge_capath" => {
+                self.tls.capath = Some(path_value(d, &mut self.notes).display().to_string())
+            }
             "bridge_certfile" => self.tls.cert = Some(path_value(d, &mut self.notes)),
             "bridge_keyfile" => self.tls.key = Some(path_value(d, &mut self.notes)),
             "bridge_tls_version" => self.tls_version(d),
             "bridge_alpn" => {
                 let (v, _) = d.string_value();
-                self.tls.alpn = v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                self.tls.alpn = v
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
             }
             key => {
-                let why = UNSUPPORTED.iter().find(|(k, _)| *k == key).map_or("unknown", |(_, w)| *w);
+                let why = keys::reason(keys::BRIDGE, key).unwrap_or("unknown bridge option");
                 self.notes.push(not_carried(d, why));
             }
         }
@@ -125,7 +106,10 @@ impl BridgeDraft {
 
     fn flag(&mut self, d: &Directive) {
         let Some(v) = parse_bool(d) else {
-            self.notes.push(not_carried(d, "not true or false; mosquitto refuses to start"));
+            self.notes.push(not_carried(
+                d,
+                "not true or false; mosquitto refuses to start",
+            ));
             return;
         };
         match d.key.as_str() {
@@ -145,22 +129,40 @@ impl BridgeDraft {
     /// where `""` stands for an empty prefix and a `#`-word ends the line.
     fn topic(&mut self, d: &Directive) {
         let Some(pattern) = d.arg(0) else {
-            return self.notes.push(not_carried(d, "no topic; mosquitto refuses to start"));
+            return self
+                .notes
+                .push(not_carried(d, "no topic; mosquitto refuses to start"));
         };
-        let rest: Vec<&str> = d.args[1..].iter().map(String::as_str).take_while(|a| !a.starts_with('#')).collect();
+        let rest: Vec<&str> = d.args[1..]
+            .iter()
+            .map(String::as_str)
+            .take_while(|a| !a.starts_with('#'))
+            .collect();
         let direction = match rest.first().map(|s| s.to_ascii_lowercase()).as_deref() {
             None | Some("out") => Direction::Out,
             Some("in") => Direction::In,
             Some("both") => Direction::Both,
-            Some(_) => return self.notes.push(not_carried(d, "direction is not out, in or both")),
+            Some(_) => {
+                return self
+                    .notes
+                    .push(not_carried(d, "direction is not out, in or both"));
+            }
         };
         let qos = match rest.get(1).map(|q| q.parse::<u8>()) {
             None => DEFAULT_TOPIC_QOS,
             Some(Ok(q)) if q <= 2 => q,
             Some(_) => return self.notes.push(not_carried(d, "QoS is not 0, 1 or 2")),
         };
-        let prefix = |i: usize| rest.get(i).filter(|p| **p != "\"\"").map_or(String::new(), |p| p.to_string());
-        let pattern = if pattern == "\"\"" { String::new() } else { pattern.to_string() };
+        let prefix = |i: usize| {
+            rest.get(i)
+                .filter(|p| **p != "\"\"")
+                .map_or(String::new(), |p| p.to_string())
+        };
+        let pattern = if pattern == "\"\"" {
+            String::new()
+        } else {
+            pattern.to_string()
+        };
         if pattern.is_empty() {
             self.notes.push(note(&format!(
                 "`{}` [{}]: the empty pattern makes each prefix the whole topic",
@@ -182,7 +184,10 @@ impl BridgeDraft {
         match d.arg(0) {
             Some("mqttv311") => self.bridge.protocol = Protocol::Mqtt311,
             Some("mqttv50") => self.bridge.protocol = Protocol::Mqtt5,
-            Some("mqttv31") => self.notes.push(not_carried(d, "edgemq speaks MQTT 3.1.1 or 5; using mqtt311")),
+            Some("mqttv31") => self.notes.push(not_carried(
+                d,
+                "edgemq speaks MQTT 3.1.1 or 5; using mqtt311",
+            )),
             _ => self.notes.push(not_carried(d, "unknown protocol version")),
         }
     }
@@ -196,7 +201,11 @@ impl BridgeDraft {
 
     /// `restart_timeout BASE [CAP]`: one value is a fixed delay in Mosquitto.
     fn restart(&mut self, d: &Directive) {
-        let secs = |i: usize| d.arg(i).and_then(|s| s.parse::<u64>().ok()).map(|s| Dur(Duration::from_secs(s.max(1))));
+        let secs = |i: usize| {
+            d.arg(i)
+                .and_then(|s| s.parse::<u64>().ok())
+                .map(|s| Dur(Duration::from_secs(s.max(1))))
+        };
         match (secs(0), secs(1)) {
             (Some(base), cap) => {
                 self.bridge.reconnect_min = base;
@@ -208,15 +217,23 @@ impl BridgeDraft {
 
     fn start_type(&mut self, d: &Directive) {
         if d.arg(0) != Some("automatic") {
-            self.notes.push(not_carried(d, "edgemq bridges start with the broker and reconnect until stopped"));
+            self.notes.push(not_carried(
+                d,
+                "edgemq bridges start with the broker and reconnect until stopped",
+            ));
         }
     }
 
     fn tls_version(&mut self, d: &Directive) {
         match d.arg(0) {
             Some("tlsv1.3") => self.tls.tls13_only = true,
-            Some("tlsv1.2") => self.notes.push(not_carried(d, "edgemq offers TLS 1.2 and 1.3 and lets the server choose")),
-            _ => self.notes.push(not_carried(d, "edgemq speaks TLS 1.2 and 1.3 only")),
+            Some("tlsv1.2") => self.notes.push(not_carried(
+                d,
+                "edgemq offers TLS 1.2 and 1.3 and lets the server choose",
+            )),
+            _ => self
+                .notes
+                .push(not_carried(d, "edgemq speaks TLS 1.2 and 1.3 only")),
         }
     }
 
@@ -258,9 +275,18 @@ impl BridgeDraft {
             }
         };
         if let (Some(_), Some(p)) = (&t.cafile, &t.capath) {
-            self.notes.push(note(&format!("bridge_capath {p} not carried over: edgemq trusts only the bridge_cafile")));
+            self.notes.push(note(&format!(
+                "bridge_capath {p} not carried over: edgemq trusts only the bridge_cafile"
+            )));
         }
-        Some(BridgeTls { ca, cert: t.cert, key: t.key, server_name: None, tls13_only: t.tls13_only, alpn: t.alpn })
+        Some(BridgeTls {
+            ca,
+            cert: t.cert,
+            key: t.key,
+            server_name: None,
+            tls13_only: t.tls13_only,
+            alpn: t.alpn,
+        })
     }
 }
 
@@ -277,7 +303,11 @@ fn addresses(d: &Directive) -> Vec<String> {
 
 fn host_port(a: &str) -> String {
     if a.starts_with('[') {
-        return if a.contains("]:") { a.to_string() } else { format!("{a}:{DEFAULT_PORT}") };
+        return if a.contains("]:") {
+            a.to_string()
+        } else {
+            format!("{a}:{DEFAULT_PORT}")
+        };
     }
     match a.rsplit_once(':') {
         Some((h, p)) if h.contains(':') => format!("[{h}]:{p}"),

@@ -4,35 +4,13 @@
 
 use std::path::PathBuf;
 
+use super::keys;
 use super::reader::Directive;
-use super::{note, not_carried, parse_bool};
+use super::{not_carried, note, parse_bool};
 use crate::config::model::{Auth, Listener, ListenerTls};
 
 /// Mosquitto's port when `listener`/`port` gives none.
 pub const DEFAULT_PORT: u16 = 1883;
-
-/// Listener options edgemq has no equivalent for, and why.
-const UNSUPPORTED: &[(&str, &str)] = &[
-    ("mount_point", "edgemq has no per-listener topic prefix"),
-    ("bind_interface", "edgemq binds addresses, not interfaces: use the interface's address in bind"),
-    ("http_dir", "edgemq serves no HTTP"),
-    ("ciphers", "edgemq uses rustls' safe default cipher suites"),
-    ("ciphers_tls1.3", "edgemq uses rustls' safe default cipher suites"),
-    ("tls_version", "edgemq listeners accept TLS 1.2 and 1.3"),
-    ("crlfile", "edgemq does not check CRLs"),
-    ("dhparamfile", "rustls uses ECDHE only"),
-    ("psk_hint", "edgemq has no TLS-PSK"),
-    ("psk_file", "edgemq has no TLS-PSK"),
-    ("use_subject_as_username", "edgemq maps only the certificate CN (identity_as_username)"),
-    ("use_username_as_clientid", "edgemq keeps the client's own client id"),
-    ("tls_engine", "edgemq has no OpenSSL engines"),
-    ("tls_engine_kpass_sha1", "edgemq has no OpenSSL engines"),
-    ("tls_keyform", "edgemq reads PEM keys only"),
-    ("max_qos", "edgemq accepts every QoS"),
-    ("maximum_qos", "edgemq accepts every QoS"),
-    ("accept_protocol_versions", "edgemq accepts MQTT 3.1.1 and 5"),
-    ("enable_proxy_protocol", "edgemq has no PROXY protocol support"),
-];
 
 /// Security options: global, or per listener with per_listener_settings.
 #[derive(Debug, Default)]
@@ -51,7 +29,10 @@ impl Sec {
         match d.key.as_str() {
             "allow_anonymous" => match parse_bool(d) {
                 Some(b) => self.allow_anonymous = Some((b, d.loc())),
-                None => notes.push(not_carried(d, "not true or false; mosquitto refuses to start")),
+                None => notes.push(not_carried(
+                    d,
+                    "not true or false; mosquitto refuses to start",
+                )),
             },
             "password_file" => self.password_file = Some(path_value(d, notes)),
             _ => self.acl_file = Some(path_value(d, notes)),
@@ -109,9 +90,15 @@ pub struct ListenerDraft {
 impl ListenerDraft {
     /// A `listener PORT [ADDRESS|SOCKET_PATH]` line, or why it cannot be one.
     pub fn from_line(d: &Directive) -> Result<Self, &'static str> {
-        let port: u16 = d.arg(0).and_then(|p| p.parse().ok()).ok_or("not a port number")?;
+        let port: u16 = d
+            .arg(0)
+            .and_then(|p| p.parse().ok())
+            .ok_or("not a port number")?;
         let addr = d.arg(1).filter(|a| !a.starts_with('#')).map(String::from);
-        let mut l = ListenerDraft { origin: Some(format!("{} [{}]", d.echo(), d.loc())), ..Default::default() };
+        let mut l = ListenerDraft {
+            origin: Some(format!("`{}` [{}]", d.echo(), d.loc())),
+            ..Default::default()
+        };
         match (port, addr) {
             (0, None) => return Err("port 0 needs a Unix socket path"),
             (0, Some(path)) => l.unix = Some(path),
@@ -125,7 +112,11 @@ impl ListenerDraft {
 
     /// `port N` for the default listener.
     pub fn set_port(&mut self, d: &Directive) {
-        match d.arg(0).and_then(|p| p.parse::<u16>().ok()).filter(|p| *p > 0) {
+        match d
+            .arg(0)
+            .and_then(|p| p.parse::<u16>().ok())
+            .filter(|p| *p > 0)
+        {
             Some(p) => {
                 self.port = Some(p);
                 self.touched = true;
@@ -145,15 +136,15 @@ impl ListenerDraft {
     pub fn apply(&mut self, d: &Directive) -> bool {
         match d.key.as_str() {
             "cafile" => self.cafile = Some((path_value(d, &mut self.notes), d.loc())),
-            "capath" => self.capath = Some(d.string_value().0),
+            "capath" => self.capath = Some(path_value(d, &mut self.notes).display().to_string()),
             "certfile" => self.certfile = Some(path_value(d, &mut self.notes)),
             "keyfile" => self.keyfile = Some(path_value(d, &mut self.notes)),
             "require_certificate" => self.require_certificate = self.flag(d),
             "use_identity_as_username" => self.identity = self.flag(d),
             "protocol" => self.protocol(d),
             "socket_domain" => self.ipv6 = Some(d.arg(0) == Some("ipv6")),
-            key => match UNSUPPORTED.iter().find(|(k, _)| *k == key) {
-                Some((_, why)) => self.notes.push(not_carried(d, why)),
+            key => match keys::reason(keys::LISTENER, key) {
+                Some(why) => self.notes.push(not_carried(d, why)),
                 None => return false,
             },
         }
@@ -163,7 +154,10 @@ impl ListenerDraft {
 
     fn flag(&mut self, d: &Directive) -> bool {
         parse_bool(d).unwrap_or_else(|| {
-            self.notes.push(not_carried(d, "not true or false; mosquitto refuses to start"));
+            self.notes.push(not_carried(
+                d,
+                "not true or false; mosquitto refuses to start",
+            ));
             false
         })
     }
@@ -231,13 +225,20 @@ impl ListenerDraft {
                 return None;
             }
             _ => {
-                self.notes.push(note("TLS needs both certfile and keyfile; this listener stays plain TCP"));
+                self.notes.push(note(
+                    "TLS needs both certfile and keyfile; this listener stays plain TCP",
+                ));
                 return None;
             }
         };
         let client_ca = self.client_ca();
         let cert = self.full_chain(cert);
-        Some(ListenerTls { cert, key, client_ca, identity_as_username: self.identity })
+        Some(ListenerTls {
+            cert,
+            key,
+            client_ca,
+            identity_as_username: self.identity,
+        })
     }
 
     /// require_certificate makes cafile the client CA; without it Mosquitto
@@ -250,7 +251,9 @@ impl ListenerDraft {
         }
         if self.require_certificate {
             if self.cafile.is_none() {
-                self.notes.push(note("require_certificate needs a cafile for edgemq (client_ca)"));
+                self.notes.push(note(
+                    "require_certificate needs a cafile for edgemq (client_ca)",
+                ));
             }
             return self.cafile.as_ref().map(|(p, _)| p.clone());
         }

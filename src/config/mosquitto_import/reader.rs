@@ -133,7 +133,11 @@ fn include(d: Directive, base: &Path, items: &mut Vec<Item>) {
 /// would make a copied config unreadable).
 fn resolve(base: &Path, dir: &str) -> PathBuf {
     let p = Path::new(dir);
-    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
 }
 
 /// The `*.conf` files of `dir`, sorted as Mosquitto sorts them
@@ -167,8 +171,18 @@ fn parse_line(file: &str, line: usize, raw: &str) -> Option<Directive> {
     let mut parts = text.splitn(2, [' ', '\t']);
     let key = parts.next()?.to_string();
     let rest = parts.next().unwrap_or("").trim().to_string();
-    let args = rest.split([' ', '\t']).filter(|s| !s.is_empty()).map(String::from).collect();
-    Some(Directive { file: file.to_string(), line, key, args, rest })
+    let args = rest
+        .split([' ', '\t'])
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    Some(Directive {
+        file: file.to_string(),
+        line,
+        key,
+        args,
+        rest,
+    })
 }
 
 #[cfg(test)]

@@ -50,10 +50,18 @@ pub fn render(t: &Translation, source: &Path) -> Result<String> {
         out.push('\n');
     }
     for (l, notes) in &t.listeners {
-        section(&mut out, notes, &toml::to_string(&ListenerDoc { listener: [l] }).context("writing a listener")?);
+        section(
+            &mut out,
+            notes,
+            &toml::to_string(&ListenerDoc { listener: [l] }).context("writing a listener")?,
+        );
     }
     for (b, notes) in &t.bridges {
-        section(&mut out, notes, &toml::to_string(&BridgeDoc { bridge: [b] }).context("writing a bridge")?);
+        section(
+            &mut out,
+            notes,
+            &toml::to_string(&BridgeDoc { bridge: [b] }).context("writing a bridge")?,
+        );
     }
     Ok(out)
 }

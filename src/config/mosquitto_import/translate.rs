@@ -6,48 +6,13 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::bridge::{BridgeDraft, is_bridge_key};
+use super::bridge::BridgeDraft;
+use super::keys::{self, is_bridge_key};
 use super::listener::{ListenerDraft, Sec, path_value};
 use super::reader::{Directive, Item};
-use super::{note, not_carried, parse_bool};
+use super::{not_carried, note, parse_bool};
 use crate::config::model::{Auth, Bridge, Listener};
 use crate::config::units::Dur;
-
-/// Mosquitto's max_queued_messages when none is set.
-const MOSQUITTO_MAX_QUEUED: usize = 1000;
-
-/// Global options edgemq has no equivalent for, and why.
-const UNSUPPORTED: &[(&str, &str)] = &[
-    ("pid_file", "procd/systemd track the process; edgemq writes no pid file"),
-    ("log_dest", "edgemq logs to stderr, which procd/syslog and journald collect"),
-    ("log_timestamp", "procd/syslog and journald add timestamps"),
-    ("log_timestamp_format", "procd/syslog and journald add timestamps"),
-    ("log_facility", "edgemq logs to stderr"),
-    ("connection_messages", "edgemq logs connections at info level"),
-    ("persistence_file", "edgemq keeps its own store in data_dir"),
-    ("autosave_interval", "edgemq writes its store as it goes"),
-    ("autosave_on_changes", "edgemq writes its store as it goes"),
-    ("message_size_limit", "use limits.max_packet_size"),
-    ("max_inflight_bytes", "edgemq bounds inflight messages by count (limits.max_inflight)"),
-    ("max_queued_bytes", "edgemq bounds client queues by count (limits.max_queued_messages)"),
-    ("memory_limit", "edgemq bounds memory through its per-client and per-bridge limits"),
-    ("queue_qos0_messages", "edgemq does not queue QoS 0 messages for offline clients"),
-    ("retain_available", "edgemq always supports retained messages"),
-    ("set_tcp_nodelay", "edgemq always sets TCP_NODELAY"),
-    ("upgrade_outgoing_qos", "edgemq delivers at the subscription's QoS as MQTT specifies"),
-    ("allow_duplicate_messages", "removed in mosquitto 2.0"),
-    ("retry_interval", "removed in mosquitto 2.0"),
-    ("check_retain_source", "edgemq checks the ACL when the retained message is published"),
-    ("clientid_prefixes", "edgemq does not filter client ids by prefix; use the ACL"),
-    ("auto_id_prefix", "edgemq names clients without an id itself"),
-    ("allow_zero_length_clientid", "edgemq assigns an id to clients that send none (MQTT 5 and 3.1.1)"),
-    ("auth_plugin", "edgemq loads no plugins; use password_file/acl_file"),
-    ("plugin", "edgemq loads no plugins; use password_file/acl_file"),
-    ("auth_plugin_deny_special_chars", "edgemq loads no plugins"),
-    ("websockets_log_level", "edgemq has no WebSockets"),
-    ("websockets_headers_size", "edgemq has no WebSockets"),
-    ("include_dir", "mosquitto reads include_dir only in the main file"),
-];
 
 /// Everything the renderer needs.
 #[derive(Debug, Default)]
@@ -68,20 +33,20 @@ pub struct Translation {
 
 /// Mosquitto's reading state.
 #[derive(Default)]
-struct State {
-    t: Translation,
-    per_listener: bool,
-    any_listener: bool,
-    sec: Sec,
-    anon_seen: Vec<String>,
-    default: ListenerDraft,
-    listeners: Vec<ListenerDraft>,
-    bridges: Vec<BridgeDraft>,
-    cur_listener: Option<usize>,
-    cur_bridge: Option<usize>,
-    stack: Vec<(Option<usize>, Option<usize>)>,
-    log_types: Vec<String>,
-    max_queued: Option<usize>,
+pub(super) struct State {
+    pub(super) t: Translation,
+    pub(super) per_listener: bool,
+    pub(super) any_listener: bool,
+    pub(super) sec: Sec,
+    pub(super) anon_seen: Vec<String>,
+    pub(super) default: ListenerDraft,
+    pub(super) listeners: Vec<ListenerDraft>,
+    pub(super) bridges: Vec<BridgeDraft>,
+    pub(super) cur_listener: Option<usize>,
+    pub(super) cur_bridge: Option<usize>,
+    pub(super) stack: Vec<(Option<usize>, Option<usize>)>,
+    pub(super) log_types: Vec<String>,
+    pub(super) max_queued: Option<usize>,
 }
 
 /// Translates the directives in reading order.
@@ -104,7 +69,11 @@ pub fn translate(items: Vec<Item>) -> Result<Translation> {
 
 fn include_note(d: &Directive, files: &[PathBuf]) -> String {
     let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    let list = if names.is_empty() { "no *.conf files".to_string() } else { names.join(", ") };
+    let list = if names.is_empty() {
+        "no *.conf files".to_string()
+    } else {
+        names.join(", ")
+    };
     note(&format!("`{}` [{}] read: {list}", d.echo(), d.loc()))
 }
 
@@ -121,7 +90,10 @@ impl State {
         if is_bridge_key(key) {
             match self.cur_bridge {
                 Some(i) => self.bridges[i].apply(d),
-                None => self.t.notes.push(not_carried(d, "bridge option outside a `connection`; mosquitto refuses it")),
+                None => self.t.notes.push(not_carried(
+                    d,
+                    "bridge option outside a `connection`; mosquitto refuses it",
+                )),
             }
             return Ok(());
         }
@@ -151,7 +123,10 @@ impl State {
                 self.bridges.push(BridgeDraft::new(name, d)?);
                 self.cur_bridge = Some(self.bridges.len() - 1);
             }
-            Some(_) => self.t.notes.push(not_carried(d, "duplicate bridge name; mosquitto refuses it")),
+            Some(_) => self.t.notes.push(not_carried(
+                d,
+                "duplicate bridge name; mosquitto refuses it",
+            )),
             None => self.t.notes.push(not_carried(d, "no bridge name")),
         }
         Ok(())
@@ -186,11 +161,22 @@ impl State {
     fn max_connections(&mut self, d: &Directive) {
         let n = match d.arg(0).and_then(|n| n.parse::<i64>().ok()) {
             Some(n) if n > 0 => n,
-            Some(_) => return self.t.notes.push(not_carried(d, "unlimited; edgemq always bounds connections (limits.max_connections)")),
+            Some(_) => {
+                return self.t.notes.push(not_carried(
+                    d,
+                    "unlimited; edgemq always bounds connections (limits.max_connections)",
+                ));
+            }
             None => return self.t.notes.push(not_carried(d, "not a number")),
         };
         self.current().touched = true;
-        let total = self.t.limits.get("max_connections").and_then(|v| v.as_integer()).unwrap_or(0) + n;
+        let total = self
+            .t
+            .limits
+            .get("max_connections")
+            .and_then(|v| v.as_integer())
+            .unwrap_or(0)
+            + n;
         if total != n {
             self.t.notes.push(note(&format!(
                 "limits.max_connections = {total}: the sum of mosquitto's per-listener max_connections (last at {})",
@@ -207,8 +193,13 @@ impl State {
         match (d.key.as_str(), int) {
             ("persistence_location", _) => {
                 let p = path_value(d, notes);
-                notes.push(note(&format!("data_dir holds edgemq's own store; {} is not read", p.join("mosquitto.db").display())));
-                self.t.head.insert("data_dir".into(), p.display().to_string().into());
+                notes.push(note(&format!(
+                    "data_dir holds edgemq's own store; {} is not read",
+                    p.join("mosquitto.db").display()
+                )));
+                self.t
+                    .head
+                    .insert("data_dir".into(), p.display().to_string().into());
             }
             ("persistence" | "retained_persistence", _) => {
                 if parse_bool(d) == Some(false) {
@@ -221,24 +212,39 @@ impl State {
             ("log_type", _) => self.log_types.push(v.to_string()),
             ("sys_interval", Some(n)) if n > 0 => self.limit_dur(true, "sys_interval", n as u64),
             ("sys_interval", Some(0)) => notes.push(not_carried(d, "edgemq always publishes $SYS")),
-            ("max_inflight_messages", Some(n)) if n > 0 && n < 65535 => self.limit("max_inflight", n),
+            ("max_inflight_messages", Some(n)) if n > 0 && n < 65535 => {
+                self.limit("max_inflight", n)
+            }
             ("max_queued_messages", Some(n)) if n > 0 => {
                 self.max_queued = Some(n as usize);
                 self.limit("max_queued_messages", n)
             }
-            ("max_keepalive", Some(n)) if (1..=65535).contains(&n) => self.limit("max_keepalive", n),
-            ("max_packet_size", Some(n)) if n > 0 => self.limit("max_packet_size", n),
-            ("max_topic_alias", Some(n)) if (0..=65535).contains(&n) => self.limit("max_topic_alias", n),
-            ("persistent_client_expiration", _) => self.expiration(d),
-            ("max_inflight_messages" | "max_queued_messages" | "max_packet_size" | "max_keepalive", Some(_)) => {
-                notes.push(not_carried(d, "unlimited; edgemq always bounds this (see [limits])"))
+            ("max_keepalive", Some(n)) if (1..=65535).contains(&n) => {
+                self.limit("max_keepalive", n)
             }
+            ("max_packet_size", Some(n)) if n > 0 => self.limit("max_packet_size", n),
+            ("max_topic_alias", Some(n)) if (0..=65535).contains(&n) => {
+                self.limit("max_topic_alias", n)
+            }
+            ("persistent_client_expiration", _) => self.expiration(d),
+            (
+                "max_inflight_messages"
+                | "max_queued_messages"
+                | "max_packet_size"
+                | "max_keepalive",
+                Some(_),
+            ) => notes.push(not_carried(
+                d,
+                "unlimited; edgemq always bounds this (see [limits])",
+            )),
             (key, _) => {
-                let why = UNSUPPORTED.iter().find(|(k, _)| *k == key).map_or(
-                    "unknown option; mosquitto 2.0 would refuse to start",
-                    |(_, w)| *w,
-                );
-                let why = if key.starts_with("auth_opt_") || key.starts_with("plugin_opt_") { "edgemq loads no plugins" } else { why };
+                let why = keys::reason(keys::GLOBAL, key)
+                    .unwrap_or("unknown option; mosquitto 2.0 would refuse to start");
+                let why = if key.starts_with("auth_opt_") || key.starts_with("plugin_opt_") {
+                    "edgemq loads no plugins"
+                } else {
+                    why
+                };
                 notes.push(not_carried(d, why));
             }
         }
@@ -250,7 +256,11 @@ impl State {
 
     fn limit_dur(&mut self, head: bool, key: &str, secs: u64) {
         let v: toml::Value = Dur::secs(secs).to_string().into();
-        let table = if head { &mut self.t.head } else { &mut self.t.limits };
+        let table = if head {
+            &mut self.t.head
+        } else {
+            &mut self.t.limits
+        };
         table.insert(key.into(), v);
     }
 
@@ -268,90 +278,10 @@ impl State {
         };
         match num.parse::<u64>() {
             Ok(n) if n > 0 && mult > 0 => self.limit_dur(false, "session_expiry", n * mult),
-            _ => self.t.notes.push(not_carried(d, "not a duration such as 14d; mosquitto refuses it")),
+            _ => self.t.notes.push(not_carried(
+                d,
+                "not a duration such as 14d; mosquitto refuses it",
+            )),
         }
-    }
-}
-
-impl State {
-    fn finish(mut self) -> Translation {
-        self.log_level();
-        let mut drafts = std::mem::take(&mut self.listeners);
-        let default = std::mem::take(&mut self.default);
-        if default.touched {
-            drafts.push(default);
-        } else {
-            self.t.notes.extend(default.notes);
-        }
-        if drafts.is_empty() && !self.any_listener {
-            self.local_only();
-        }
-        for l in drafts {
-            self.push_listener(l);
-        }
-        self.anonymous_notes();
-        if !self.per_listener {
-            self.t.auth = self.sec.auth();
-        }
-        let max_queued = self.max_queued.unwrap_or(MOSQUITTO_MAX_QUEUED);
-        self.t.bridges = self.bridges.into_iter().map(|b| b.finish(max_queued)).collect();
-        self.t
-    }
-
-    fn push_listener(&mut self, l: ListenerDraft) {
-        let origin = l.origin.clone().unwrap_or_else(|| "port/bind_address (mosquitto's default listener)".into());
-        if l.websockets {
-            self.t.notes.push(format!("# not carried over: {origin} (a WebSockets listener)"));
-            self.t.notes.extend(l.notes);
-            return;
-        }
-        let anon = if self.per_listener { l.sec.allow_anonymous.as_ref().map(|a| a.0) } else { self.sec.allow_anonymous.as_ref().map(|a| a.0) };
-        let (listener, mut notes) = l.finish(anon.unwrap_or(false), self.per_listener);
-        notes.insert(0, format!("# from `{origin}`"));
-        self.t.listeners.push((listener, notes));
-    }
-
-    /// Mosquitto 2.0 with no listener listens on loopback only, anonymously.
-    fn local_only(&mut self) {
-        let explicit = self.sec.allow_anonymous.as_ref().map(|a| a.0);
-        let mut l = Listener::new("127.0.0.1:1883");
-        l.allow_anonymous = Some(explicit.unwrap_or(true));
-        let mut notes = vec![note(
-            "no listener in the mosquitto config: mosquitto 2.0 listens on 127.0.0.1:1883 and ::1 only \
-             (mosquitto 1.x listened on every address; add a [[listener]] with bind = \"0.0.0.0:1883\" for that)",
-        )];
-        if explicit == Some(false) {
-            notes.push(note("allow_anonymous false kept (mosquitto 2.0 would allow anonymous clients here)"));
-        }
-        self.t.listeners.push((l, notes));
-    }
-
-    fn anonymous_notes(&mut self) {
-        if self.anon_seen.len() > 1 || (self.anon_seen.len() == 1 && self.t.listeners.len() > 1) {
-            let last = self.anon_seen.last().cloned().unwrap_or_default();
-            self.t.notes.push(note(&format!(
-                "without per_listener_settings true, allow_anonymous is global: mosquitto applied the last one, \
-                 `{last}`, to every listener, and so does this file"
-            )));
-        }
-    }
-
-    /// log_type lines into one log_level: the most verbose type wins.
-    fn log_level(&mut self) {
-        if self.log_types.is_empty() {
-            return;
-        }
-        let has = |t: &[&str]| self.log_types.iter().any(|l| t.contains(&l.as_str()));
-        let level = if has(&["debug", "all"]) {
-            "debug"
-        } else if has(&["information", "notice"]) {
-            "info"
-        } else if has(&["warning"]) {
-            "warn"
-        } else {
-            "error"
-        };
-        self.t.notes.push(note(&format!("log_level from log_type {}", self.log_types.join(", "))));
-        self.t.head.insert("log_level".into(), level.into());
     }
 }
