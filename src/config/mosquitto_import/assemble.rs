@@ -3,8 +3,8 @@
 //! only make sense once every file is read.
 
 use super::listener::ListenerDraft;
-use super::note;
 use super::translate::{State, Translation};
+use super::{not_carried, note};
 use crate::config::model::Listener;
 
 /// Mosquitto's max_queued_messages when none is set.
@@ -42,24 +42,27 @@ impl State {
     }
 
     fn push_listener(&mut self, l: ListenerDraft) {
-        let origin = l
-            .origin
-            .clone()
-            .unwrap_or_else(|| "mosquitto's default listener (port/bind_address)".into());
         if l.websockets {
-            self.t.notes.push(format!(
-                "# not carried over: {origin} (a WebSockets listener)"
-            ));
+            if let Some(d) = &l.origin {
+                self.t.notes.push(not_carried(
+                    d,
+                    "a WebSockets listener; edgemq has no WebSockets",
+                ));
+            }
             self.t.notes.extend(l.notes);
             return;
         }
+        let origin = match &l.origin {
+            Some(d) => format!("# from `{}` [{}]", d.echo(), d.loc()),
+            None => "# from mosquitto's default listener (port/bind_address)".to_string(),
+        };
         let anon = if self.per_listener {
             l.sec.allow_anonymous.as_ref().map(|a| a.0)
         } else {
             self.sec.allow_anonymous.as_ref().map(|a| a.0)
         };
         let (listener, mut notes) = l.finish(anon.unwrap_or(false), self.per_listener);
-        notes.insert(0, format!("# from {origin}"));
+        notes.insert(0, origin);
         self.t.listeners.push((listener, notes));
     }
 

@@ -24,9 +24,9 @@ const SYSTEM_CAPATHS: &[&str] = &["/etc/ssl/certs", "/etc/ssl/certs/", "/etc/pki
 #[derive(Debug, Default)]
 struct TlsDraft {
     cafile: Option<PathBuf>,
-    capath: Option<String>,
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
+    capath: Option<(String, Directive)>,
+    cert: Option<(PathBuf, Directive)>,
+    key: Option<(PathBuf, Directive)>,
     tls13_only: bool,
     alpn: Vec<String>,
 }
@@ -84,10 +84,13 @@ impl BridgeDraft {
             "start_type" => self.start_type(d),
             "bridge_cafile" => self.tls.cafile = Some(path_value(d, &mut self.notes)),
             "bridge_capath" => {
-                self.tls.capath = Some(path_value(d, &mut self.notes).display().to_string())
+                self.tls.capath = Some((
+                    path_value(d, &mut self.notes).display().to_string(),
+                    d.clone(),
+                ))
             }
-            "bridge_certfile" => self.tls.cert = Some(path_value(d, &mut self.notes)),
-            "bridge_keyfile" => self.tls.key = Some(path_value(d, &mut self.notes)),
+            "bridge_certfile" => self.tls.cert = Some((path_value(d, &mut self.notes), d.clone())),
+            "bridge_keyfile" => self.tls.key = Some((path_value(d, &mut self.notes), d.clone())),
             "bridge_tls_version" => self.tls_version(d),
             "bridge_alpn" => {
                 let (v, _) = d.string_value();
@@ -259,30 +262,35 @@ impl BridgeDraft {
     fn tls(&mut self) -> Option<BridgeTls> {
         let t = std::mem::take(&mut self.tls);
         let ca = match (&t.cafile, &t.capath) {
-            (Some(f), _) => f.display().to_string(),
-            (None, Some(p)) if SYSTEM_CAPATHS.contains(&p.as_str()) => "native".to_string(),
-            (None, Some(p)) => {
+            (Some(f), Some((_, d))) => {
+                self.notes.push(not_carried(
+                    d,
+                    "edgemq trusts one CA source: the bridge_cafile",
+                ));
+                f.display().to_string()
+            }
+            (Some(f), None) => f.display().to_string(),
+            (None, Some((p, _))) if SYSTEM_CAPATHS.contains(&p.as_str()) => "native".to_string(),
+            (None, Some((p, d))) => {
                 self.notes.push(note(&format!(
-                    "bridge_capath {p}: edgemq reads one PEM bundle or the system store; using the system store (ca = \"native\")"
+                    "`{}` [{}]: edgemq reads one PEM bundle or the system store; using the system store \
+                     (ca = \"native\"), or set ca to a bundle of the certificates in {p}",
+                    d.echo(),
+                    d.loc()
                 )));
                 "native".to_string()
             }
             (None, None) => {
-                if t.cert.is_some() || t.key.is_some() {
-                    self.notes.push(note("bridge_certfile/keyfile without bridge_cafile/capath: mosquitto used no TLS, so neither does this"));
+                for (_, d) in [t.cert, t.key].into_iter().flatten() {
+                    self.notes.push(not_carried(&d, "without bridge_cafile or bridge_capath mosquitto used no TLS, and neither does this"));
                 }
                 return None;
             }
         };
-        if let (Some(_), Some(p)) = (&t.cafile, &t.capath) {
-            self.notes.push(note(&format!(
-                "bridge_capath {p} not carried over: edgemq trusts only the bridge_cafile"
-            )));
-        }
         Some(BridgeTls {
             ca,
-            cert: t.cert,
-            key: t.key,
+            cert: t.cert.map(|c| c.0),
+            key: t.key.map(|k| k.0),
             server_name: None,
             tls13_only: t.tls13_only,
             alpn: t.alpn,

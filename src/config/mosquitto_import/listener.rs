@@ -12,6 +12,9 @@ use crate::config::model::{Auth, Listener, ListenerTls};
 /// Mosquitto's port when `listener`/`port` gives none.
 pub const DEFAULT_PORT: u16 = 1883;
 
+/// A path value and the line it came from.
+type Src = (PathBuf, Directive);
+
 /// Security options: global, or per listener with per_listener_settings.
 #[derive(Debug, Default)]
 pub struct Sec {
@@ -66,7 +69,7 @@ pub fn path_value(d: &Directive, notes: &mut Vec<String>) -> PathBuf {
 #[derive(Debug, Default)]
 pub struct ListenerDraft {
     /// `listener ...` line; None for Mosquitto's default listener.
-    pub origin: Option<String>,
+    pub origin: Option<Directive>,
     /// Any option that makes Mosquitto create its default listener was seen.
     pub touched: bool,
     port: Option<u16>,
@@ -75,12 +78,12 @@ pub struct ListenerDraft {
     ipv6: Option<bool>,
     /// `protocol websockets`: the listener is dropped.
     pub websockets: bool,
-    cafile: Option<(PathBuf, String)>,
-    capath: Option<String>,
-    certfile: Option<PathBuf>,
-    keyfile: Option<PathBuf>,
-    require_certificate: bool,
-    identity: bool,
+    cafile: Option<Src>,
+    capath: Option<Src>,
+    certfile: Option<Src>,
+    keyfile: Option<Src>,
+    require_certificate: Option<Directive>,
+    identity: Option<Directive>,
     /// Security options when per_listener_settings is true.
     pub sec: Sec,
     /// Comments that belong to this listener.
@@ -96,7 +99,7 @@ impl ListenerDraft {
             .ok_or("not a port number")?;
         let addr = d.arg(1).filter(|a| !a.starts_with('#')).map(String::from);
         let mut l = ListenerDraft {
-            origin: Some(format!("`{}` [{}]", d.echo(), d.loc())),
+            origin: Some(d.clone()),
             ..Default::default()
         };
         match (port, addr) {
@@ -135,12 +138,12 @@ impl ListenerDraft {
     /// Applies a listener-scoped option; false when `d` is not one.
     pub fn apply(&mut self, d: &Directive) -> bool {
         match d.key.as_str() {
-            "cafile" => self.cafile = Some((path_value(d, &mut self.notes), d.loc())),
-            "capath" => self.capath = Some(path_value(d, &mut self.notes).display().to_string()),
-            "certfile" => self.certfile = Some(path_value(d, &mut self.notes)),
-            "keyfile" => self.keyfile = Some(path_value(d, &mut self.notes)),
-            "require_certificate" => self.require_certificate = self.flag(d),
-            "use_identity_as_username" => self.identity = self.flag(d),
+            "cafile" => self.cafile = Some((path_value(d, &mut self.notes), d.clone())),
+            "capath" => self.capath = Some((path_value(d, &mut self.notes), d.clone())),
+            "certfile" => self.certfile = Some((path_value(d, &mut self.notes), d.clone())),
+            "keyfile" => self.keyfile = Some((path_value(d, &mut self.notes), d.clone())),
+            "require_certificate" => self.require_certificate = self.flag(d).then(|| d.clone()),
+            "use_identity_as_username" => self.identity = self.flag(d).then(|| d.clone()),
             "protocol" => self.protocol(d),
             "socket_domain" => self.ipv6 = Some(d.arg(0) == Some("ipv6")),
             key => match keys::reason(keys::LISTENER, key) {
@@ -217,17 +220,21 @@ impl ListenerDraft {
 
     fn tls(&mut self) -> Option<ListenerTls> {
         let (cert, key) = match (self.certfile.take(), self.keyfile.take()) {
-            (Some(c), Some(k)) => (c, k),
-            (None, None) => {
-                if self.cafile.is_some() || self.capath.is_some() || self.require_certificate {
-                    self.notes.push(note("cafile/capath/require_certificate without certfile and keyfile: no TLS here"));
+            (Some(c), Some(k)) => (c.0, k.0),
+            (cert, key) => {
+                let files = [cert, key, self.cafile.take(), self.capath.take()];
+                let flags = [self.require_certificate.take(), self.identity.take()];
+                let lines = files
+                    .into_iter()
+                    .flatten()
+                    .map(|(_, d)| d)
+                    .chain(flags.into_iter().flatten());
+                for d in lines {
+                    self.notes.push(not_carried(
+                        &d,
+                        "TLS needs both certfile and keyfile; this listener stays plain TCP",
+                    ));
                 }
-                return None;
-            }
-            _ => {
-                self.notes.push(note(
-                    "TLS needs both certfile and keyfile; this listener stays plain TCP",
-                ));
                 return None;
             }
         };
@@ -237,33 +244,37 @@ impl ListenerDraft {
             cert,
             key,
             client_ca,
-            identity_as_username: self.identity,
+            identity_as_username: self.identity.is_some(),
         })
     }
 
     /// require_certificate makes cafile the client CA; without it Mosquitto
     /// only used cafile to complete the server chain.
     fn client_ca(&mut self) -> Option<PathBuf> {
-        if let Some(capath) = &self.capath {
-            self.notes.push(note(&format!(
-                "capath {capath} not carried over: edgemq takes client CAs from one PEM file (client_ca)"
-            )));
+        if let Some((_, d)) = &self.capath {
+            self.notes.push(not_carried(
+                d,
+                "edgemq takes client CAs from one PEM file (client_ca)",
+            ));
         }
-        if self.require_certificate {
-            if self.cafile.is_none() {
-                self.notes.push(note(
-                    "require_certificate needs a cafile for edgemq (client_ca)",
-                ));
-            }
-            return self.cafile.as_ref().map(|(p, _)| p.clone());
+        let require = self.require_certificate.as_ref()?;
+        if self.cafile.is_none() {
+            self.notes.push(not_carried(
+                require,
+                "edgemq needs a cafile to check client certificates",
+            ));
         }
-        None
+        self.cafile.as_ref().map(|(p, _)| p.clone())
     }
 
     /// Let's Encrypt's cert.pem is the leaf alone; Mosquitto sent the chain
     /// from cafile (chain.pem). edgemq sends `cert` as is, so use fullchain.pem.
     fn full_chain(&mut self, cert: PathBuf) -> PathBuf {
-        let Some((ca, loc)) = self.cafile.clone().filter(|_| !self.require_certificate) else {
+        let Some((ca, d)) = self
+            .cafile
+            .clone()
+            .filter(|_| self.require_certificate.is_none())
+        else {
             return cert;
         };
         let letsencrypt = cert.file_name().is_some_and(|n| n == "cert.pem")
@@ -272,16 +283,18 @@ impl ListenerDraft {
         if letsencrypt {
             let full = cert.with_file_name("fullchain.pem");
             self.notes.push(note(&format!(
-                "cert is {} (leaf + chain): mosquitto completed cert.pem with cafile chain.pem [{loc}]",
-                full.display()
+                "cert is {} (leaf + chain): mosquitto completed cert.pem with `{}` [{}]",
+                full.display(),
+                d.echo(),
+                d.loc()
             )));
             return full;
         }
-        self.notes.push(note(&format!(
-            "cafile {} [{loc}] not carried over: without require_certificate mosquitto used it only to \
-             complete the server chain; edgemq sends `cert` as is, so make it the full chain",
-            ca.display()
-        )));
+        self.notes.push(not_carried(
+            &d,
+            "without require_certificate mosquitto used cafile only to complete the server chain; \
+             edgemq sends `cert` as is, so make it the full chain",
+        ));
         cert
     }
 }

@@ -3,7 +3,9 @@
 //! directory's `*.conf` files in sorted order, each read as its own file
 //! (Mosquitto forgets the current listener and bridge at every file start).
 
+use std::cmp::Ordering;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -140,8 +142,7 @@ fn resolve(base: &Path, dir: &str) -> PathBuf {
     }
 }
 
-/// The `*.conf` files of `dir`, sorted as Mosquitto sorts them
-/// (case-insensitively; byte order breaks ties).
+/// The `*.conf` files of `dir`, in Mosquitto's order.
 pub fn list_conf_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let entries =
         fs::read_dir(dir).map_err(|e| format!("cannot read directory {}: {e}", dir.display()))?;
@@ -153,11 +154,23 @@ pub fn list_conf_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
             name.len() > INCLUDE_SUFFIX.len() && name.ends_with(INCLUDE_SUFFIX) && p.is_file()
         })
         .collect();
-    files.sort_by(|a, b| {
-        let (a, b) = (a.to_string_lossy(), b.to_string_lossy());
-        a.to_lowercase().cmp(&b.to_lowercase()).then(a.cmp(&b))
-    });
+    files.sort_by(|a, b| mosquitto_order(a.as_os_str().as_bytes(), b.as_os_str().as_bytes()));
     Ok(files)
+}
+
+/// Mosquitto's include_dir order: character by character, case-insensitive
+/// first, and at the first character differing only in case, by case.
+fn mosquitto_order(a: &[u8], b: &[u8]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        let ord = x
+            .to_ascii_uppercase()
+            .cmp(&y.to_ascii_uppercase())
+            .then(x.cmp(y));
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 /// One line into a directive; None for blank lines and comments. Mosquitto
@@ -199,6 +212,28 @@ mod tests {
         assert_eq!(d.loc(), "f:3");
         let d = parse_line("f", 1, "topic\t#  out 2").unwrap();
         assert_eq!(d.args, vec!["#", "out", "2"]);
+        let mut names = vec![
+            "b.conf",
+            "_x.conf",
+            "aa.conf",
+            "Ab.conf",
+            "B.conf",
+            "10-a.conf",
+            "2.conf",
+        ];
+        names.sort_by(|a, b| mosquitto_order(a.as_bytes(), b.as_bytes()));
+        assert_eq!(
+            names,
+            [
+                "10-a.conf",
+                "2.conf",
+                "Ab.conf",
+                "aa.conf",
+                "B.conf",
+                "b.conf",
+                "_x.conf"
+            ]
+        );
         let d = parse_line("f", 1, "remote_password hunter2").unwrap();
         assert_eq!(d.echo(), "remote_password ***");
     }
