@@ -20,6 +20,13 @@ impl State {
             drafts.push(default);
         } else {
             self.t.notes.extend(default.notes);
+            for d in &default.sec_lines {
+                self.t.notes.push(not_carried(
+                    d,
+                    "with per_listener_settings this belongs to mosquitto's default listener, \
+                     which this config never creates, so mosquitto ignores it",
+                ));
+            }
         }
         if drafts.is_empty() && !self.any_listener {
             self.local_only();
@@ -57,9 +64,9 @@ impl State {
             None => "# from mosquitto's default listener (port/bind_address)".to_string(),
         };
         let anon = if self.per_listener {
-            l.sec.allow_anonymous.as_ref().map(|a| a.0)
+            l.sec.allow_anonymous
         } else {
-            self.sec.allow_anonymous.as_ref().map(|a| a.0)
+            self.sec.allow_anonymous
         };
         let (listener, mut notes) = l.finish(anon.unwrap_or(false), self.per_listener);
         notes.insert(0, origin);
@@ -68,7 +75,7 @@ impl State {
 
     /// Mosquitto 2.0 with no listener listens on loopback only, anonymously.
     fn local_only(&mut self) {
-        let explicit = self.sec.allow_anonymous.as_ref().map(|a| a.0);
+        let explicit = self.sec.allow_anonymous;
         let mut l = Listener::new("127.0.0.1:1883");
         l.allow_anonymous = Some(explicit.unwrap_or(true));
         let mut notes = vec![note(

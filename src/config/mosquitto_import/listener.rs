@@ -18,8 +18,8 @@ type Src = (PathBuf, Directive);
 /// Security options: global, or per listener with per_listener_settings.
 #[derive(Debug, Default)]
 pub struct Sec {
-    /// Last allow_anonymous value and where it was set.
-    pub allow_anonymous: Option<(bool, String)>,
+    /// The last allow_anonymous value.
+    pub allow_anonymous: Option<bool>,
     /// password_file
     pub password_file: Option<PathBuf>,
     /// acl_file
@@ -31,7 +31,7 @@ impl Sec {
     pub fn apply(&mut self, d: &Directive, notes: &mut Vec<String>) {
         match d.key.as_str() {
             "allow_anonymous" => match parse_bool(d) {
-                Some(b) => self.allow_anonymous = Some((b, d.loc())),
+                Some(b) => self.allow_anonymous = Some(b),
                 None => notes.push(not_carried(
                     d,
                     "not true or false; mosquitto refuses to start",
@@ -86,6 +86,8 @@ pub struct ListenerDraft {
     identity: Option<Directive>,
     /// Security options when per_listener_settings is true.
     pub sec: Sec,
+    /// The lines that set `sec` (kept for the default listener only).
+    pub sec_lines: Vec<Directive>,
     /// Comments that belong to this listener.
     pub notes: Vec<String>,
 }

@@ -31,22 +31,32 @@ pub struct Translation {
     pub notes: Vec<String>,
 }
 
-/// Mosquitto's reading state.
+/// Mosquitto's reading state; `assemble` turns it into a [`Translation`].
 #[derive(Default)]
 pub(super) struct State {
+    /// The output being built.
     pub(super) t: Translation,
+    /// per_listener_settings true (security options belong to listeners).
     pub(super) per_listener: bool,
+    /// A listener, port or bind_address was seen (no local-only mode).
     pub(super) any_listener: bool,
+    /// Global security options.
     pub(super) sec: Sec,
+    /// Every global allow_anonymous line, for the "it is global" note.
     pub(super) anon_seen: Vec<String>,
+    /// Mosquitto's default listener (port, bind_address, options before any listener).
     pub(super) default: ListenerDraft,
+    /// `listener` sections in order.
     pub(super) listeners: Vec<ListenerDraft>,
+    /// `connection` sections in order.
     pub(super) bridges: Vec<BridgeDraft>,
-    pub(super) cur_listener: Option<usize>,
-    pub(super) cur_bridge: Option<usize>,
-    pub(super) stack: Vec<(Option<usize>, Option<usize>)>,
+    /// log_type values, folded into one log_level.
     pub(super) log_types: Vec<String>,
+    /// max_queued_messages, which also bounded Mosquitto's bridge backlogs.
     pub(super) max_queued: Option<usize>,
+    cur_listener: Option<usize>,
+    cur_bridge: Option<usize>,
+    stack: Vec<(Option<usize>, Option<usize>)>,
 }
 
 /// Translates the directives in reading order.
@@ -149,9 +159,13 @@ impl State {
             self.anon_seen.push(format!("{} [{}]", d.echo(), d.loc()));
         }
         if self.per_listener {
+            let in_default = self.cur_listener.is_none();
             let l = self.current();
             l.touched |= d.key == "password_file";
             l.sec.apply(d, &mut l.notes);
+            if in_default {
+                l.sec_lines.push(d.clone());
+            }
         } else {
             self.sec.apply(d, &mut self.t.notes);
         }
@@ -187,81 +201,85 @@ impl State {
     }
 
     fn global(&mut self, d: &Directive) {
-        let v = d.arg(0).unwrap_or("");
-        let int = v.parse::<i64>().ok();
+        if self.numeric(d) {
+            return;
+        }
         let notes = &mut self.t.notes;
-        match (d.key.as_str(), int) {
-            ("persistence_location", _) => {
+        match d.key.as_str() {
+            "persistence_location" => {
                 let p = path_value(d, notes);
+                let db = p.join("mosquitto.db");
                 notes.push(note(&format!(
                     "data_dir holds edgemq's own store; {} is not read",
-                    p.join("mosquitto.db").display()
+                    db.display()
                 )));
                 self.t
                     .head
                     .insert("data_dir".into(), p.display().to_string().into());
             }
-            ("persistence" | "retained_persistence", _) => {
-                if parse_bool(d) == Some(false) {
-                    notes.push(not_carried(d, "edgemq always keeps bridge queues, retained messages and sessions in data_dir"));
-                }
+            "persistence" | "retained_persistence" if parse_bool(d) == Some(false) => {
+                notes.push(not_carried(
+                    d,
+                    "edgemq always keeps bridge queues, retained messages and sessions in data_dir",
+                ))
             }
-            ("user", _) => {
+            "persistence" | "retained_persistence" => {}
+            "user" => {
                 self.t.head.insert("user".into(), d.string_value().0.into());
             }
-            ("log_type", _) => self.log_types.push(v.to_string()),
-            ("sys_interval", Some(n)) if n > 0 => self.limit_dur(true, "sys_interval", n as u64),
-            ("sys_interval", Some(0)) => notes.push(not_carried(d, "edgemq always publishes $SYS")),
-            ("max_inflight_messages", Some(n)) if n > 0 && n < 65535 => {
-                self.limit("max_inflight", n)
+            "log_type" => self.log_types.push(d.arg(0).unwrap_or("").to_string()),
+            "persistent_client_expiration" => self.expiration(d),
+            key if key.starts_with("auth_opt_") || key.starts_with("plugin_opt_") => {
+                notes.push(not_carried(d, "edgemq loads no plugins"))
             }
-            ("max_queued_messages", Some(n)) if n > 0 => {
-                self.max_queued = Some(n as usize);
-                self.limit("max_queued_messages", n)
-            }
-            ("max_keepalive", Some(n)) if (1..=65535).contains(&n) => {
-                self.limit("max_keepalive", n)
-            }
-            ("max_packet_size", Some(n)) if n > 0 => self.limit("max_packet_size", n),
-            ("max_topic_alias", Some(n)) if (0..=65535).contains(&n) => {
-                self.limit("max_topic_alias", n)
-            }
-            ("persistent_client_expiration", _) => self.expiration(d),
-            (
-                "max_inflight_messages"
-                | "max_queued_messages"
-                | "max_packet_size"
-                | "max_keepalive",
-                Some(_),
-            ) => notes.push(not_carried(
-                d,
-                "unlimited; edgemq always bounds this (see [limits])",
-            )),
-            (key, _) => {
+            key => {
                 let why = keys::reason(keys::GLOBAL, key)
                     .unwrap_or("unknown option; mosquitto 2.0 would refuse to start");
-                let why = if key.starts_with("auth_opt_") || key.starts_with("plugin_opt_") {
-                    "edgemq loads no plugins"
-                } else {
-                    why
-                };
                 notes.push(not_carried(d, why));
             }
         }
     }
 
-    fn limit(&mut self, key: &str, n: i64) {
-        self.t.limits.insert(key.into(), n.into());
-    }
-
-    fn limit_dur(&mut self, head: bool, key: &str, secs: u64) {
-        let v: toml::Value = Dur::secs(secs).to_string().into();
-        let table = if head {
-            &mut self.t.head
-        } else {
-            &mut self.t.limits
+    /// The numeric limits; false when `d` is not one. Mosquitto's 0 (or
+    /// 65535 for inflight) means unlimited, which edgemq never is.
+    fn numeric(&mut self, d: &Directive) -> bool {
+        let (table, key, max) = match d.key.as_str() {
+            "sys_interval" => (&mut self.t.head, "sys_interval", i64::from(u16::MAX)),
+            "max_inflight_messages" => {
+                (&mut self.t.limits, "max_inflight", i64::from(u16::MAX) - 1)
+            }
+            "max_queued_messages" => (&mut self.t.limits, "max_queued_messages", i64::MAX),
+            "max_keepalive" => (&mut self.t.limits, "max_keepalive", i64::from(u16::MAX)),
+            "max_packet_size" => (&mut self.t.limits, "max_packet_size", i64::from(u32::MAX)),
+            "max_topic_alias" => (&mut self.t.limits, "max_topic_alias", i64::from(u16::MAX)),
+            _ => return false,
         };
-        table.insert(key.into(), v);
+        match d.arg(0).and_then(|v| v.parse::<i64>().ok()) {
+            Some(n) if n > 0 && n <= max => {
+                let value = if key == "sys_interval" {
+                    Dur::secs(n.unsigned_abs()).to_string().into()
+                } else {
+                    n.into()
+                };
+                table.insert(key.into(), value);
+                if key == "max_queued_messages" {
+                    self.max_queued = usize::try_from(n).ok();
+                }
+            }
+            Some(0) if key == "sys_interval" => self
+                .t
+                .notes
+                .push(not_carried(d, "edgemq always publishes $SYS")),
+            Some(0) | Some(65535) => self.t.notes.push(not_carried(
+                d,
+                "unlimited; edgemq always bounds this (see [limits])",
+            )),
+            _ => self
+                .t
+                .notes
+                .push(not_carried(d, "not a valid number; mosquitto refuses it")),
+        }
+        true
     }
 
     /// `persistent_client_expiration N[h|d|w|m|y]`; Mosquitto's m is a month.
@@ -277,7 +295,10 @@ impl State {
             _ => 0,
         };
         match num.parse::<u64>() {
-            Ok(n) if n > 0 && mult > 0 => self.limit_dur(false, "session_expiry", n * mult),
+            Ok(n) if n > 0 && mult > 0 => {
+                let expiry = Dur::secs(n * mult).to_string();
+                self.t.limits.insert("session_expiry".into(), expiry.into());
+            }
             _ => self.t.notes.push(not_carried(
                 d,
                 "not a duration such as 14d; mosquitto refuses it",
