@@ -115,9 +115,14 @@ impl State {
         } else {
             "error"
         };
+        let extra = if has(&["subscribe", "unsubscribe", "websockets", "internal"]) {
+            " (edgemq has no subscribe/unsubscribe/websockets/internal log types)"
+        } else {
+            ""
+        };
+        let types = self.log_types.join(", ");
         self.t.notes.push(note(&format!(
-            "log_level = \"{level}\" from log_type {} (edgemq has no subscribe/unsubscribe/websockets/internal types)",
-            self.log_types.join(", ")
+            "log_level = \"{level}\" from log_type {types}{extra}"
         )));
         self.t.head.insert("log_level".into(), level.into());
     }

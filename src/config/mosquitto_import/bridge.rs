@@ -78,6 +78,8 @@ impl BridgeDraft {
             }
             "bridge_protocol_version" => self.protocol(d),
             "cleansession" | "notifications" | "try_private" | "bridge_insecure" => self.flag(d),
+            // false is Mosquitto's default and edgemq's behaviour: back to the first address.
+            "round_robin" if parse_bool(d) == Some(false) => {}
             "keepalive_interval" => self.keepalive(d),
             "notification_topic" => b.notification_topic = Some(d.string_value().0),
             "restart_timeout" => self.restart(d),
