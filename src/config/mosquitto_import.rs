@@ -151,4 +151,24 @@ mod tests {
         assert!(text.contains("m.conf:6]"), "{text}");
         assert!(!text.contains("secret123"), "{text}");
     }
+
+    #[test]
+    fn identity_needs_client_certificates() {
+        let (text, c) = run(&[(
+            "m.conf",
+            "listener 8883\ncertfile /c.pem\nkeyfile /k.pem\nuse_identity_as_username true\nallow_anonymous false\n",
+        )]);
+        let tls = c.listeners[0].tls.as_ref().unwrap();
+        assert!(!tls.identity_as_username && tls.client_ca.is_none());
+        assert!(
+            text.contains(
+                "# not carried over: use_identity_as_username true (needs require_certificate"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("no password_file or client certificate identity"),
+            "{text}"
+        );
+    }
 }

@@ -39,6 +39,7 @@ impl State {
         if !self.per_listener {
             self.t.auth = self.sec.auth();
         }
+        login_notes(&mut self.t);
         let max_queued = self.max_queued.unwrap_or(MOSQUITTO_MAX_QUEUED);
         self.t.bridges = self
             .bridges
@@ -156,4 +157,19 @@ fn port_conflicts(t: &mut Translation) {
         }
     }
     t.notes.extend(found);
+}
+
+/// A listener that refuses anonymous clients but has no way to log in is
+/// locked; `edgemq check` refuses it, so say what is missing here already.
+fn login_notes(t: &mut Translation) {
+    for (l, notes) in &mut t.listeners {
+        let auth = l.auth.as_ref().unwrap_or(&t.auth);
+        let by_cert = l.tls.as_ref().is_some_and(|t| t.identity_as_username);
+        if l.allow_anonymous == Some(false) && auth.password_file.is_none() && !by_cert {
+            notes.push(note(
+                "anonymous clients are refused and no password_file or client certificate identity is set: \
+                 add a password_file (or [[auth.user]]) or allow anonymous clients",
+            ));
+        }
+    }
 }

@@ -191,7 +191,7 @@ pub const BRIDGE: &[(&str, &str)] = &[
     ("threshold", "edgemq bridges stay connected (no lazy start)"),
     (
         "round_robin",
-        "edgemq goes back to the first address after failback_after instead",
+        "edgemq tries the addresses in order and returns to the first after failback_after",
     ),
     (
         "bridge_attempt_unsubscribe",

@@ -242,6 +242,11 @@ impl ListenerDraft {
         };
         let client_ca = self.client_ca();
         let cert = self.full_chain(cert);
+        if let Some(d) = self.identity.as_ref().filter(|_| client_ca.is_none()) {
+            let why = "needs require_certificate true and a cafile: without a client certificate there is no identity";
+            self.notes.push(not_carried(d, why));
+            self.identity = None;
+        }
         Some(ListenerTls {
             cert,
             key,
