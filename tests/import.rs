@@ -240,8 +240,8 @@ fn debian_default_config() {
 }
 
 #[test]
-fn gateway_with_per_listener_settings_unix_socket_websockets_and_bridges() {
-    let (text, c) = import("edge_gateway_full");
+fn gateway_with_per_listener_settings_unix_socket_and_websockets() {
+    let (_, c) = import("edge_gateway_full");
     assert_eq!(c.user.as_deref(), Some("mosquitto"));
     assert_eq!(c.data_dir, Path::new("/srv/usb/mosquitto"));
     assert_eq!(c.sys_interval.get().as_secs(), 30);
@@ -288,7 +288,11 @@ fn gateway_with_per_listener_settings_unix_socket_websockets_and_bridges() {
         Default::default(),
         "per_listener_settings: nothing global"
     );
+}
 
+#[test]
+fn gateway_bridges_with_tls_prefixes_and_secrets_kept_out_of_comments() {
+    let (text, c) = import("edge_gateway_full");
     let central = &c.bridges[0];
     assert_eq!(
         central.addresses,

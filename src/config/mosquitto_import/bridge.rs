@@ -10,7 +10,7 @@ use super::keys;
 use super::listener::{DEFAULT_PORT, path_value};
 use super::reader::Directive;
 use super::{not_carried, note, parse_bool};
-use crate::config::model::{Bridge, BridgeTls, Direction, Protocol, TopicRule};
+use crate::config::model::{Bridge, BridgeTls, Direction, Protocol, Secret, TopicRule};
 use crate::config::units::Dur;
 
 /// Mosquitto's topic QoS when the `topic` line gives none.
@@ -73,9 +73,7 @@ impl BridgeDraft {
                 self.client_id_set = true;
             }
             "username" | "remote_username" => b.username = Some(d.string_value().0),
-            "password" | "remote_password" => {
-                b.password = Some(crate::config::model::Secret(d.rest.clone()))
-            }
+            "password" | "remote_password" => b.password = Some(Secret(d.rest.clone())),
             "bridge_protocol_version" => self.protocol(d),
             "cleansession" | "notifications" | "try_private" | "bridge_insecure" => self.flag(d),
             // false is Mosquitto's default and edgemq's behaviour: back to the first address.
