@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use edgemq::config::mosquitto_import::CHECK_REFUSES;
+
 use edgemq::config::model::{Direction, Protocol};
 
 #[path = "import_support/cli.rs"]
@@ -109,7 +111,10 @@ fn seed_002_openwrt_luci_bridge() {
     assert_eq!(binds, ["0.0.0.0:1888", "0.0.0.0:1883"]);
     assert_eq!(c.bridges.len(), 1);
     let b = &c.bridges[0];
-    assert_eq!(b.name, "mqtt.subutux.be");
+    assert_eq!(
+        b.name, "mqtt-subutux-be",
+        "edgemq bridge names are directory names"
+    );
     assert_eq!(b.addresses, ["mqtt.server.domain:1883"]);
     assert_eq!(b.username.as_deref(), Some("username"));
     assert_eq!(
@@ -129,6 +134,11 @@ fn seed_002_openwrt_luci_bridge() {
         (t.local_prefix.as_str(), t.remote_prefix.as_str()),
         ("", "")
     );
+    // The LuCI config has no password_file: mosquitto refused every client
+    // on these listeners, and `edgemq check` will too; the output says so.
+    let trailer = &text[text.find(CHECK_REFUSES).expect("check trailer")..];
+    assert!(trailer.contains("listener[0].allow_anonymous"), "{trailer}");
+    assert!(!trailer.contains("bridge"), "{trailer}");
     // The blog's "# This one is important" must not become part of the path.
     assert!(
         text.contains("inline comment cut from `bridge_capath"),

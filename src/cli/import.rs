@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::config::mosquitto_import::{NOT_CARRIED, import};
+use crate::config::mosquitto_import::{CHECK_REFUSES, NOT_CARRIED, import};
 
 /// Exit code for an unreadable or untranslatable input (bad configuration).
 const EXIT_BAD_INPUT: u8 = 1;
@@ -30,8 +30,13 @@ pub fn main(file: &Path) -> ExitCode {
         return ExitCode::from(EXIT_RUNTIME);
     }
     let left = text.lines().filter(|l| l.starts_with(NOT_CARRIED)).count();
+    let check = if text.contains(CHECK_REFUSES) {
+        "; `edgemq check` will refuse it until the problems listed at the end are fixed"
+    } else {
+        ""
+    };
     eprintln!(
-        "edgemq import-mosquitto: translated {}; {left} option(s) not carried over (see the comments)",
+        "edgemq import-mosquitto: translated {}; {left} option(s) not carried over (see the comments){check}",
         file.display()
     );
     ExitCode::SUCCESS

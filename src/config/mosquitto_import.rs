@@ -17,22 +17,39 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use reader::Directive;
 
 /// The prefix of every comment for an option left behind.
 pub const NOT_CARRIED: &str = "# not carried over: ";
+/// The heading of the trailing list of problems `edgemq check` will report.
+pub const CHECK_REFUSES: &str = "# edgemq check will refuse this file until you fix:";
 
 /// Reads `path` (and its include_dir) and returns the equivalent edgemq TOML
-/// text, comments included. The text is checked to load as a [`Config`].
+/// text, comments included. The text is checked to load as a [`Config`];
+/// what `edgemq check` would still refuse is listed in comments at the end.
 pub fn import(path: &Path) -> Result<String> {
     let items = reader::read_all(path)?;
     let translation = translate::translate(items)?;
-    let text = render::render(&translation, path)?;
+    let mut text = render::render(&translation, path)?;
     toml::from_str::<Config>(&text).with_context(|| {
         format!("internal error: the translation does not load as edgemq config:\n{text}")
     })?;
+    if let Err(e) = crate::config::parse_toml(&text, Path::new("edgemq.toml")) {
+        text.push_str(&check_trailer(&e));
+    }
     Ok(text)
+}
+
+/// What `edgemq check` will refuse until the user decides, as comments at
+/// the end (so the line numbers they cite stay right).
+fn check_trailer(e: &ConfigError) -> String {
+    let mut out = format!("{CHECK_REFUSES}\n");
+    for p in &e.problems {
+        let line = p.line.map_or(String::new(), |l| format!("line {l}: "));
+        out.push_str(&format!("#   {line}{}: {}\n", p.key, p.message));
+    }
+    out
 }
 
 /// A comment for a line that could not be carried over.
@@ -167,7 +184,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("no password_file or client certificate identity"),
+            text.contains("nobody can connect here"),
             "{text}"
         );
     }

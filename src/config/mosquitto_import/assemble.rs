@@ -167,8 +167,8 @@ fn login_notes(t: &mut Translation) {
         let by_cert = l.tls.as_ref().is_some_and(|t| t.identity_as_username);
         if l.allow_anonymous == Some(false) && auth.password_file.is_none() && !by_cert {
             notes.push(note(
-                "anonymous clients are refused and no password_file or client certificate identity is set: \
-                 add a password_file (or [[auth.user]]) or allow anonymous clients",
+                "nobody can connect here, as in mosquitto (anonymous refused, no password_file, no \
+                 certificate identity): add a password_file or [[auth.user]], or set allow_anonymous = true",
             ));
         }
     }

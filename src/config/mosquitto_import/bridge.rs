@@ -15,6 +15,8 @@ use crate::config::units::Dur;
 
 /// Mosquitto's topic QoS when the `topic` line gives none.
 const DEFAULT_TOPIC_QOS: u8 = 0;
+/// Longest bridge name edgemq accepts (it names a directory).
+const MAX_NAME: usize = 64;
 /// Mosquitto's floor for keepalive_interval.
 const MIN_KEEPALIVE_SECS: u64 = 5;
 /// The capath that means "the system's CA store".
@@ -35,6 +37,7 @@ struct TlsDraft {
 #[derive(Debug)]
 pub struct BridgeDraft {
     bridge: Bridge,
+    mosquitto_name: String,
     tls: TlsDraft,
     client_id_set: bool,
     /// Comments that belong to this bridge.
@@ -42,24 +45,38 @@ pub struct BridgeDraft {
 }
 
 impl BridgeDraft {
-    /// A bridge called `name` with edgemq's defaults.
-    pub fn new(name: &str, origin: &Directive) -> Result<Self> {
+    /// A bridge for `connection NAME`, with edgemq's defaults and a name
+    /// edgemq accepts that is not in `taken`.
+    pub fn new(name: &str, taken: &[&str], origin: &Directive) -> Result<Self> {
+        let edgemq_name = edgemq_name(name, taken);
         let mut t = toml::Table::new();
-        t.insert("name".into(), name.into());
+        t.insert("name".into(), edgemq_name.clone().into());
         t.insert("addresses".into(), toml::Value::Array(Vec::new()));
         let bridge: Bridge = t.try_into().context("building a default bridge")?;
-        let notes = vec![format!("# from `{}` [{}]", origin.echo(), origin.loc())];
+        let mut notes = vec![format!("# from `{}` [{}]", origin.echo(), origin.loc())];
+        if edgemq_name != name {
+            notes.push(note(&format!(
+                "bridge name {name:?} becomes {edgemq_name:?}: edgemq names its queue directory after it \
+                 (A-Z a-z 0-9 _ -, at most {MAX_NAME} characters)"
+            )));
+        }
         Ok(BridgeDraft {
             bridge,
+            mosquitto_name: name.to_string(),
             tls: TlsDraft::default(),
             client_id_set: false,
             notes,
         })
     }
 
-    /// The bridge's name (`connection NAME`).
+    /// The bridge's edgemq name.
     pub fn name(&self) -> &str {
         &self.bridge.name
+    }
+
+    /// The bridge's name in the mosquitto config (`connection NAME`).
+    pub fn mosquitto_name(&self) -> &str {
+        &self.mosquitto_name
     }
 
     /// Applies one bridge option.
@@ -247,7 +264,7 @@ impl BridgeDraft {
         if !self.client_id_set {
             self.notes.push(note(&format!(
                 "mosquitto's default client id was <hostname>.{}; set client_id if the central broker expects it",
-                self.bridge.name
+                self.mosquitto_name
             )));
         }
         let q = &self.bridge.queue;
@@ -298,6 +315,31 @@ impl BridgeDraft {
     }
 }
 
+/// `name` with every character edgemq does not allow replaced by `-`,
+/// shortened, and made unique against `taken` with a numeric suffix.
+fn edgemq_name(name: &str, taken: &[&str]) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(MAX_NAME)
+        .collect();
+    let mut candidate = clean.clone();
+    let mut n = 2;
+    while taken.contains(&candidate.as_str()) {
+        let suffix = format!("-{n}");
+        let keep = MAX_NAME.saturating_sub(suffix.len()).min(clean.len());
+        candidate = format!("{}{suffix}", &clean[..keep]);
+        n += 1;
+    }
+    candidate
+}
+
 /// `address host[:port] [host[:port] ...]` (spaces or commas) into "host:port".
 fn addresses(d: &Directive) -> Vec<String> {
     d.args
@@ -327,6 +369,17 @@ fn host_port(a: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bridge_names() {
+        assert_eq!(edgemq_name("mqtt.subutux.be", &[]), "mqtt-subutux-be");
+        assert_eq!(edgemq_name("a.b", &["a-b"]), "a-b-2");
+        assert_eq!(edgemq_name("a.b", &["a-b", "a-b-2"]), "a-b-3");
+        assert_eq!(edgemq_name(&"x".repeat(80), &[]).len(), MAX_NAME);
+        for name in ["mqtt.subutux.be", "ünïcode bridge", "ok_name-1"] {
+            assert!(crate::config::validate::check_bridge_name(&edgemq_name(name, &[])).is_ok());
+        }
+    }
 
     #[test]
     fn host_ports() {

@@ -129,8 +129,10 @@ impl State {
 
     fn connection(&mut self, d: &Directive) -> Result<()> {
         match d.arg(0) {
-            Some(name) if self.bridges.iter().all(|b| b.name() != name) => {
-                self.bridges.push(BridgeDraft::new(name, d)?);
+            Some(name) if self.bridges.iter().all(|b| b.mosquitto_name() != name) => {
+                let taken: Vec<&str> = self.bridges.iter().map(BridgeDraft::name).collect();
+                let draft = BridgeDraft::new(name, &taken, d)?;
+                self.bridges.push(draft);
                 self.cur_bridge = Some(self.bridges.len() - 1);
             }
             Some(_) => self.t.notes.push(not_carried(
