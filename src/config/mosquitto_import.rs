@@ -183,9 +183,6 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(
-            text.contains("nobody can connect here"),
-            "{text}"
-        );
+        assert!(text.contains("nobody can connect here"), "{text}");
     }
 }
