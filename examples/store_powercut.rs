@@ -48,7 +48,7 @@ fn record(n: u64) -> Message {
     m
 }
 
-fn write(dir: &Path) -> anyhow::Result<()> {
+pub fn write(dir: &Path) -> anyhow::Result<()> {
     let store = Store::open(dir)?;
     let mut out = std::io::stdout().lock();
     for n in 1..=MAX_RECORDS {
@@ -66,7 +66,7 @@ fn write(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Same records and layout as `write`, through bare sled whose flush does not fsync.
-fn write_nosync(dir: &Path) -> anyhow::Result<()> {
+pub fn write_nosync(dir: &Path) -> anyhow::Result<()> {
     // Created (and its marker made durable) the normal way, then written without fsyncs.
     drop(Store::open(dir)?);
     let db = sled::Config::new()
@@ -92,7 +92,7 @@ fn write_nosync(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn verify(dir: &Path, last: u64) -> anyhow::Result<()> {
+pub fn verify(dir: &Path, last: u64) -> anyhow::Result<()> {
     let broken = has_broken_store(dir);
     let store = Store::open(dir)?;
     let retained: HashMap<String, Message> = store

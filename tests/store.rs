@@ -1,5 +1,5 @@
 //! The sled store against real files: reopen, a corrupt directory set aside, a tmpfs
-//! warning, and a crash loop of SIGKILLed writers (examples/store_powercut.rs).
+//! warning, and a crash loop of SIGKILLed writers (examples/store_powercut.rs's writer).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -9,6 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use edgemq::router::message::{Message, Origin, QoS};
 use edgemq::store::{STORE_DIR, Store};
+
+// The writer and verifier shared with tests/powercut/store.sh.
+#[path = "../examples/store_powercut.rs"]
+#[allow(dead_code)]
+mod powercut;
 
 /// Crash-loop rounds.
 const CRASH_ROUNDS: usize = 20;
@@ -202,22 +207,16 @@ fn tmpfs_data_dir_is_warned_about() {
     assert!(!logs.contains("tmpfs"), "no warning on a disk: {logs}");
 }
 
-/// Builds examples/store_powercut (cargo does not for `--test store`) and returns its path.
-fn writer_bin() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "--example", "store_powercut"]);
-    if !cfg!(debug_assertions) {
-        cmd.arg("--release");
+/// The writer process of the crash loop: this test binary run again with the data dir in
+/// this variable and only `crash_loop_writer_process` selected.
+const WRITER_DIR_ENV: &str = "EDGEMQ_STORE_WRITER_DIR";
+
+/// Not a test by itself: the body of the crash loop's writer process (a no-op otherwise).
+#[test]
+fn crash_loop_writer_process() {
+    if let Some(dir) = std::env::var_os(WRITER_DIR_ENV) {
+        powercut::write(Path::new(&dir)).unwrap();
     }
-    let status = cmd
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the example failed");
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    profile_dir.join("examples").join("store_powercut")
 }
 
 /// A small xorshift: random cut times without a dependency.
@@ -229,10 +228,10 @@ fn next_rand(state: &mut u64) -> u64 {
 }
 
 /// Runs the writer, kills it at a random moment after its first flush; the last "F n".
-fn run_and_kill(bin: &Path, data: &Path, run_ms: u64) -> u64 {
-    let mut child = Command::new(bin)
-        .arg("write")
-        .arg(data)
+fn run_and_kill(data: &Path, run_ms: u64) -> u64 {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash_loop_writer_process", "--nocapture"])
+        .env(WRITER_DIR_ENV, data)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -256,7 +255,6 @@ fn run_and_kill(bin: &Path, data: &Path, run_ms: u64) -> u64 {
 
 #[test]
 fn crash_loop_keeps_every_flushed_record() {
-    let bin = writer_bin();
     // A SIGKILL loses no page cache, so the disk adds nothing but fsync latency here
     // (tests/powercut/store.sh covers the disk); tmpfs keeps 20 rounds to seconds.
     let shm = Path::new("/dev/shm");
@@ -274,19 +272,13 @@ fn crash_loop_keeps_every_flushed_record() {
     let mut total = 0;
     for round in 1..=CRASH_ROUNDS {
         let run_ms = next_rand(&mut seed) % MAX_RUN_MS;
-        let last = run_and_kill(&bin, &data, run_ms);
+        let last = run_and_kill(&data, run_ms);
         total += last;
-        let out = Command::new(&bin)
-            .arg("verify")
-            .arg(&data)
-            .arg(last.to_string())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "round {round} (killed {run_ms} ms after the first flush, last durable {last}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(e) = powercut::verify(&data, last) {
+            panic!(
+                "round {round} (killed {run_ms} ms after the first flush, last durable {last}): {e:#}"
+            );
+        }
     }
     assert!(total >= CRASH_ROUNDS as u64, "the writers flushed: {total}");
     assert!(broken_dirs(&data).is_empty(), "no round needed a set-aside");
