@@ -15,7 +15,7 @@ use bytes::Bytes;
 use super::cursor::CursorFile;
 use super::policy::{Entry, Index, Place, State};
 use super::segment::{self, ReadError};
-use super::{Inner, Pending, QueueError, QueueOptions, Shared, now_ms};
+use super::{Inner, Pending, PendingItem, QueueError, QueueOptions, Shared, now_ms};
 
 /// Name of the cursor file inside the queue directory.
 pub const CURSOR_FILE: &str = "cursor";
@@ -199,41 +199,67 @@ impl Writer {
         (batch, st.closed)
     }
 
-    /// Writes one batch durably and tells its records and waiters how it went.
+    /// Writes one batch durably, in as few writes as segment boundaries allow (usually one),
+    /// and tells its records and waiters how it went.
     fn commit(&mut self, batch: Pending) {
-        let first_seq = batch.items.first().map_or(0, |i| i.0);
-        let result = self.write(&batch.buf, first_seq);
+        let mut items = batch.items.into_iter().peekable();
+        let mut start = 0usize;
+        while items.peek().is_some() {
+            let room = self.room();
+            let mut chunk = Vec::new();
+            let mut len = 0u64;
+            while let Some(item) = items.next_if(|i| chunk.is_empty() || len + i.len <= room) {
+                len += item.len;
+                chunk.push(item);
+            }
+            let end = start + len as usize;
+            let first_seq = chunk.first().map_or(0, |i| i.seq);
+            let result = self.write(&batch.buf[start..end], first_seq);
+            self.settle(chunk, result);
+            start = end;
+        }
+    }
+
+    /// Bytes that fit before a new segment is started (a whole one if it starts now).
+    fn room(&self) -> u64 {
+        let seg = self.shared.opts.segment_bytes;
+        match &self.active {
+            Some(a) if a.size < seg => seg - a.size,
+            _ => seg,
+        }
+    }
+
+    fn settle(&mut self, chunk: Vec<PendingItem>, result: Result<(u64, u64), QueueError>) {
         let mut st = self.shared.lock();
         match &result {
             Ok((seg, base)) => {
                 let mut offset = *base;
-                for &(seq, len, _) in &batch.items {
-                    st.index.placed(seq, *seg, offset);
-                    offset += len;
+                for item in &chunk {
+                    st.index.placed(item.seq, *seg, offset);
+                    offset += item.len;
                 }
                 st.segments.insert(*seg, offset);
             }
             Err(e) => {
-                tracing::error!(error = %e, records = batch.items.len(),
+                tracing::error!(error = %e, records = chunk.len(),
                     "bridge queue write failed; their publishers are not acknowledged");
-                for &(seq, _, spilled) in &batch.items {
-                    st.index.write_failed(seq, spilled);
+                for item in &chunk {
+                    st.index.write_failed(item.seq, item.waiter.is_none());
                 }
             }
         }
         drop(st);
         let outcome = result.map(|_| ());
-        for w in batch.waiters {
+        for w in chunk.into_iter().filter_map(|i| i.waiter) {
             let _ = w.send(outcome.clone());
         }
     }
 
     /// Appends `buf` to the active segment with one write and one fdatasync.
     fn write(&mut self, buf: &[u8], first_seq: u64) -> Result<(u64, u64), QueueError> {
-        let full = self
-            .active
-            .as_ref()
-            .is_none_or(|a| a.size > 0 && a.size + buf.len() as u64 > self.shared.opts.segment_bytes);
+        let full = self.active.as_ref().is_none_or(|a| {
+            a.size > 0 && a.size + buf.len() as u64 > self.shared.opts.segment_bytes
+        });
         if full {
             self.rotate(first_seq)?;
         }

@@ -137,13 +137,23 @@ pub struct QueueStats {
     pub io_lost: u64,
 }
 
-/// Frames handed to the writer, in sequence order.
+/// Waiter of one appended record.
+type Waiter = oneshot::Sender<Result<(), QueueError>>;
+
+/// One frame handed to the writer.
+#[derive(Debug)]
+struct PendingItem {
+    seq: u64,
+    len: u64,
+    /// None for a record spilled from memory (nobody waits for it).
+    waiter: Option<Waiter>,
+}
+
+/// Frames handed to the writer, in sequence order, encoded back to back.
 #[derive(Debug, Default)]
 struct Pending {
     buf: Vec<u8>,
-    /// (seq, frame length, spilled from memory rather than appended)
-    items: Vec<(u64, u64, bool)>,
-    waiters: Vec<oneshot::Sender<Result<(), QueueError>>>,
+    items: Vec<PendingItem>,
 }
 
 impl Pending {
@@ -151,11 +161,11 @@ impl Pending {
         self.items.is_empty()
     }
 
-    fn push(&mut self, seq: u64, enqueued_ms: u64, key: Option<&str>, data: &[u8], spilled: bool) {
+    fn push(&mut self, seq: u64, rec: (u64, Option<&str>, &[u8]), waiter: Option<Waiter>) {
         let start = self.buf.len();
-        segment::encode(&mut self.buf, seq, enqueued_ms, key, data);
+        segment::encode(&mut self.buf, seq, rec.0, rec.1, rec.2);
         let len = (self.buf.len() - start) as u64;
-        self.items.push((seq, len, spilled));
+        self.items.push(PendingItem { seq, len, waiter });
     }
 }
 
@@ -227,7 +237,7 @@ pub fn now_ms() -> u64 {
 
 fn spill(st: &mut Inner) {
     for (seq, enqueued_ms, key, data) in st.index.spill() {
-        st.pending.push(seq, enqueued_ms, key.as_deref(), &data, true);
+        st.pending.push(seq, (enqueued_ms, key.as_deref(), &data), None);
     }
 }
 
@@ -294,8 +304,8 @@ impl Queue {
         if in_memory {
             let _ = tx.send(Ok(()));
         } else {
-            st.pending.push(seq, rec.enqueued_ms, key.as_deref(), &rec.data, false);
-            st.pending.waiters.push(tx);
+            let frame = (rec.enqueued_ms, key.as_deref(), &rec.data[..]);
+            st.pending.push(seq, frame, Some(tx));
             self.shared.wake_writer.notify_one();
         }
         drop(st);
