@@ -182,6 +182,70 @@ pub async fn bench(dir: &Path, total: u64) -> Result<(), String> {
             total as f64 / secs
         ));
     }
+    backlog(&dir.join("backlog"), BACKLOG).await
+}
+
+/// Records in the backlog phase of the benchmark.
+const BACKLOG: u64 = 100_000;
+
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+/// A 100k-record backlog: written, reopened (indexed from disk), drained and acked; prints
+/// the directory size before and after and the memory the drain took.
+async fn backlog(dir: &Path, total: u64) -> Result<(), String> {
+    let q = Queue::open(dir, options()).map_err(|e| e.to_string())?;
+    let mut inflight: VecDeque<Commit> = VecDeque::new();
+    for n in 0..total {
+        inflight.push_back(q.append(record(n)).map_err(|e| e.to_string())?);
+        if inflight.len() >= 256 {
+            if let Some(c) = inflight.pop_front() {
+                c.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    for c in inflight {
+        c.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    }
+    q.close().map_err(|e| e.to_string())?;
+    drop(q);
+    let before = dir_bytes(dir);
+    let rss_before = status_kib("VmRSS:");
+    let start = Instant::now();
+    let q = Queue::open(dir, options()).map_err(|e| e.to_string())?;
+    let opened = start.elapsed();
+    let (mut drained, mut peak) = (0u64, 0u64);
+    loop {
+        let batch = q.next_batch(500);
+        if batch.is_empty() {
+            break;
+        }
+        drained += batch.len() as u64;
+        batch.iter().for_each(|(seq, _)| q.ack(*seq));
+        peak = peak.max(status_kib("VmRSS:"));
+    }
+    let drain = start.elapsed();
+    q.close().map_err(|e| e.to_string())?;
+    emit(format_args!(
+        "backlog {drained} records: {} KiB on disk, open {:.0} ms, open+drain {:.0} ms, \
+         RSS {rss_before} KiB before open, {peak} KiB peak while draining, {} KiB on disk after",
+        before / 1024,
+        opened.as_secs_f64() * 1000.0,
+        drain.as_secs_f64() * 1000.0,
+        dir_bytes(dir) / 1024
+    ));
     Ok(())
 }
 

@@ -246,8 +246,7 @@ async fn outage_durability_writes_nothing_while_up_and_spills_when_down() {
     assert_eq!(segment_bytes_on_disk(dir.path()), 60 * frame);
     q.rewind();
     drop(q); // no close: what is on disk must be enough
-    std::thread::sleep(Duration::from_millis(200));
-    let q = Queue::open(dir.path(), o).unwrap();
+    let q = reopen_when_released(dir.path(), o);
     assert_eq!(drain_numbers(&q), (50..110).collect::<Vec<_>>());
     q.close().unwrap();
 }
@@ -288,6 +287,31 @@ async fn wait_nonempty_wakes_on_append() {
     let _commit = q.append(Record { data: Bytes::from_static(b"x"), ..record(0) }).unwrap();
     tokio::time::timeout(Duration::from_secs(2), waiter).await.unwrap().unwrap();
     q.close().unwrap();
+}
+
+/// Opens `dir` once a dropped queue's writer has let go of it.
+fn reopen_when_released(dir: &Path, o: QueueOptions) -> Queue {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match Queue::open(dir, o.clone()) {
+            Ok(q) => return q,
+            Err(e) if Instant::now() < deadline => {
+                assert!(e.to_string().contains("already in use"), "{e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_handle_per_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Queue::open(dir.path(), opts(1 << 20)).unwrap();
+    let second = Queue::open(dir.path(), opts(1 << 20));
+    assert!(matches!(&second, Err(QueueError::Io { path, .. }) if path.ends_with("lock")), "{second:?}");
+    q.close().unwrap();
+    Queue::open(dir.path(), opts(1 << 20)).unwrap().close().unwrap();
 }
 
 /// Path of this test binary's crash-loop child: the example's writer, run by `child_writer`.

@@ -29,6 +29,8 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 4 << 20;
 pub const MIN_SEGMENT_BYTES: u64 = 64 << 10;
 /// Segments per max_bytes when that makes them smaller than the default.
 const SEGMENTS_PER_QUEUE: u64 = 8;
+/// Drops are logged at most this often (with the count since the last line).
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Bounds and durability of one queue.
 #[derive(Debug, Clone)]
@@ -181,6 +183,26 @@ struct Inner {
     reader: Option<(u64, std::fs::File)>,
     uplink_up: bool,
     closed: bool,
+    /// Drop counters (overflow, age) as last logged, and when.
+    drops_logged: (u64, u64),
+    drops_logged_at: Option<std::time::Instant>,
+}
+
+impl Inner {
+    /// Logs drops since the last report, at most once per [`DROP_LOG_INTERVAL`].
+    fn report_drops(&mut self, dir: &Path) {
+        let c = self.index.counters;
+        let now = (c.dropped_overflow, c.dropped_age);
+        let recent = self.drops_logged_at.is_some_and(|t| t.elapsed() < DROP_LOG_INTERVAL);
+        if now == self.drops_logged || recent {
+            return;
+        }
+        tracing::warn!(dir = %dir.display(),
+            dropped_overflow = now.0 - self.drops_logged.0, dropped_age = now.1 - self.drops_logged.1,
+            total_overflow = now.0, total_age = now.1, "bridge queue dropped messages");
+        self.drops_logged = now;
+        self.drops_logged_at = Some(std::time::Instant::now());
+    }
 }
 
 #[derive(Debug)]
@@ -191,6 +213,8 @@ struct Shared {
     wake_writer: Condvar,
     readable: Notify,
     writer: Mutex<Option<JoinHandle<Result<(), QueueError>>>>,
+    /// Held until close (or the last handle is gone and the writer has stopped).
+    dir_lock: Mutex<Option<nix::fcntl::Flock<std::fs::File>>>,
 }
 
 impl Shared {
@@ -255,10 +279,13 @@ impl Queue {
                 reader: None,
                 uplink_up: false,
                 closed: false,
+                drops_logged: (0, 0),
+                drops_logged_at: None,
             }),
             wake_writer: Condvar::new(),
             readable: Notify::new(),
             writer: Mutex::new(None),
+            dir_lock: Mutex::new(Some(recovered.lock)),
         });
         let writer = log::Writer::new(shared.clone(), recovered.cursor);
         let handle = std::thread::Builder::new()
@@ -285,9 +312,9 @@ impl Queue {
         if st.closed {
             return Err(QueueError::Closed);
         }
-        if !st.index.admit(len) {
-            drop(st);
-            tracing::debug!(dir = %self.shared.dir.display(), "bridge queue full: newest dropped");
+        let admitted = st.index.admit(len);
+        st.report_drops(&self.shared.dir);
+        if !admitted {
             return Err(QueueError::Full);
         }
         let in_memory = self.shared.opts.durability == Durability::Outage && st.uplink_up;
@@ -341,6 +368,7 @@ impl Queue {
             };
             out.push((p.seq, rec));
         }
+        st.report_drops(&self.shared.dir);
         out
     }
 
@@ -409,7 +437,10 @@ impl Queue {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        match handle.map(JoinHandle::join) {
+        let result = handle.map(JoinHandle::join);
+        // The writer is gone: the directory may be opened again.
+        drop(self.shared.dir_lock.lock().unwrap_or_else(|p| p.into_inner()).take());
+        match result {
             Some(Ok(result)) => result,
             Some(Err(_)) => Err(QueueError::io(
                 &self.shared.dir,
