@@ -304,12 +304,8 @@ async fn outage_durability_writes_nothing_while_up_and_spills_when_down() {
     append_all(&q, 0..100).await;
     let batch = q.next_batch(50);
     batch.iter().for_each(|(seq, _)| q.ack(*seq));
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(
-        segment_bytes_on_disk(dir.path()),
-        0,
-        "written while the uplink was up"
-    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(dir_bytes(dir.path()), 0, "written while the uplink was up");
 
     q.set_uplink_up(false);
     // Appends while down are durable, and the spill went to the writer before them.
@@ -319,8 +315,43 @@ async fn outage_durability_writes_nothing_while_up_and_spills_when_down() {
     q.rewind();
     drop(q); // no close: what is on disk must be enough
     let q = reopen_when_released(dir.path(), o);
-    assert_eq!(drain_numbers(&q), (50..110).collect::<Vec<_>>());
+    // Back up: the backlog drains, its segment goes, and nothing more is written.
+    q.set_uplink_up(true);
+    let batch = q.next_batch(100);
+    assert_eq!(
+        batch
+            .iter()
+            .filter_map(|(_, r)| number(r))
+            .collect::<Vec<_>>(),
+        (50..110).collect::<Vec<_>>()
+    );
+    batch.iter().for_each(|(seq, _)| q.ack(*seq));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while segment_bytes_on_disk(dir.path()) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(segment_bytes_on_disk(dir.path()), 0);
+    let cursor = std::fs::read(dir.path().join("cursor")).unwrap();
+    for n in 200..300 {
+        q.append(record(n)).unwrap().await.unwrap().unwrap();
+        q.next_batch(1).iter().for_each(|(seq, _)| q.ack(*seq));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(segment_bytes_on_disk(dir.path()), 0);
+    assert_eq!(
+        std::fs::read(dir.path().join("cursor")).unwrap(),
+        cursor,
+        "cursor rewritten while up"
+    );
     q.close().unwrap();
+}
+
+/// Bytes in all files of `dir` (segments, cursor, lock).
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum()
 }
 
 #[tokio::test]

@@ -62,19 +62,9 @@ impl Index {
         self.live
     }
 
-    /// True when no record is live.
-    pub fn is_empty(&self) -> bool {
-        self.live == 0
-    }
-
     /// Frame bytes of live records.
     pub fn bytes(&self) -> u64 {
         self.live_bytes
-    }
-
-    /// The sequence number the next record gets.
-    pub fn next_seq(&self) -> u64 {
-        self.next_seq
     }
 
     /// Sets the next sequence number after recovery (never lowers it).

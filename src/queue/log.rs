@@ -14,6 +14,7 @@ use bytes::Bytes;
 use super::cursor::CursorFile;
 use super::segment::{self, ReadError};
 use super::{Inner, Pending, PendingItem, QueueError, Shared, now_ms};
+use crate::config::model::Durability;
 
 /// How often the writer wakes without work: age sweep, cursor, segment deletion.
 const TICK: Duration = Duration::from_millis(500);
@@ -154,7 +155,9 @@ impl Writer {
                     st.index.placed(item.seq, *seg, offset);
                     offset += item.len;
                 }
-                st.segments.insert(*seg, offset);
+                if let Some(last) = chunk.last() {
+                    st.segments.insert(*seg, last.seq + 1);
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, records = chunk.len(),
@@ -231,18 +234,24 @@ impl Writer {
 
     /// Age sweep, cursor storage and deletion of consumed segments.
     fn maintain(&mut self, closing: bool) -> Result<(), QueueError> {
-        let (cursor, doomed) = {
+        let (cursor, doomed, on_disk) = {
             let shared = self.shared.clone();
             let mut st = shared.lock();
             st.index.sweep(now_ms());
             st.index.compact();
             st.report_drops(&shared.dir);
-            self.seal_if_drained(&st, closing);
             let cursor = st.index.cursor();
-            (cursor, self.consumed_segments(&st, cursor))
+            self.seal_if_consumed(&st, cursor, closing);
+            (
+                cursor,
+                self.consumed_segments(&st, cursor),
+                !st.segments.is_empty(),
+            )
         };
+        // With no segment on disk a stale cursor skips nothing: not writing it keeps "outage"
+        // durability at zero writes while the uplink is up.
         let due = closing || !doomed.is_empty() || self.cursor_stored.elapsed() >= CURSOR_INTERVAL;
-        if cursor != self.cursor.value() && due {
+        if cursor != self.cursor.value() && due && on_disk {
             let path = self.cursor.path().to_path_buf();
             self.cursor
                 .store(cursor)
@@ -268,16 +277,18 @@ impl Writer {
         sync_dir(&self.shared.dir)
     }
 
-    /// Stops appending to the active segment when every record is done and it is big enough
-    /// (any size at close), so it can be deleted.
-    fn seal_if_drained(&mut self, st: &Inner, closing: bool) {
-        let threshold = if closing {
+    /// Stops appending to the active segment once all its records are done and it is big enough
+    /// (any size at close, or while "outage" keeps new records in memory), so it can be deleted.
+    fn seal_if_consumed(&mut self, st: &Inner, cursor: u64, closing: bool) {
+        let Some(a) = &self.active else { return };
+        let in_memory = self.shared.opts.durability == Durability::Outage && st.uplink_up;
+        let threshold = if closing || in_memory {
             1
         } else {
             self.shared.opts.segment_bytes / DRAINED_ROTATE_DIVISOR
         };
-        let drained = st.index.is_empty() && st.pending.is_empty();
-        if drained && self.active.as_ref().is_some_and(|a| a.size >= threshold) {
+        let consumed = st.segments.get(&a.first).is_some_and(|&end| end <= cursor);
+        if consumed && a.size >= threshold {
             self.active = None;
         }
     }
@@ -285,18 +296,10 @@ impl Writer {
     /// Sealed segments whose records all lie below the cursor.
     fn consumed_segments(&self, st: &Inner, cursor: u64) -> Vec<u64> {
         let active = self.active.as_ref().map(|a| a.first);
-        let firsts: Vec<u64> = st.segments.keys().copied().collect();
-        let mut doomed = Vec::new();
-        for (i, &first) in firsts.iter().enumerate() {
-            if Some(first) == active {
-                break;
-            }
-            let end = firsts.get(i + 1).copied().unwrap_or(st.index.next_seq());
-            if end > cursor {
-                break;
-            }
-            doomed.push(first);
-        }
-        doomed
+        st.segments
+            .iter()
+            .filter(|&(&first, &end)| end <= cursor && Some(first) != active)
+            .map(|(&first, _)| first)
+            .collect()
     }
 }

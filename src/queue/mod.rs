@@ -73,7 +73,7 @@ impl Pending {
 struct Inner {
     index: Index,
     pending: Pending,
-    /// Segment files on disk: first seq -> durable length.
+    /// Segment files on disk: first seq -> one past the last seq written to it.
     segments: std::collections::BTreeMap<u64, u64>,
     /// One open segment for reading records back.
     reader: Option<(u64, std::fs::File)>,

@@ -102,7 +102,7 @@ pub(super) fn recover(dir: &Path, opts: &QueueOptions) -> Result<Recovered, Queu
         if end.valid_len == 0 {
             fs::remove_file(&path).map_err(|e| QueueError::io(&path, e))?;
         } else {
-            segments.insert(first, end.valid_len);
+            segments.insert(first, last_seq.map_or(first, |l| l + 1));
         }
     }
     // Makes the lock and cursor files (if new) and any deletion above durable.
