@@ -1,0 +1,163 @@
+//! The uplink's inflight window: packet id → queue sequence number and the
+//! acknowledgement each is waiting for. A queue record is acked only when
+//! the central broker acknowledged exactly the packet id that carried it.
+
+use std::collections::HashMap;
+
+/// What an inflight packet id waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// QoS 1: PUBACK.
+    PubAck,
+    /// QoS 2: PUBREC.
+    PubRec,
+    /// QoS 2 after PUBREL: PUBCOMP.
+    PubComp,
+    /// SUBSCRIBE: SUBACK.
+    SubAck,
+}
+
+/// One packet id in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    /// The queue record it carries; None for notifications and SUBSCRIBE.
+    pub seq: Option<u64>,
+    /// What it waits for.
+    pub stage: Stage,
+}
+
+/// Packet ids in use on the uplink; kept across reconnects when the broker
+/// kept our session, so a re-sent message reuses its packet id (MQTT §4.4).
+#[derive(Debug, Default)]
+pub struct Inflight {
+    by_pkid: HashMap<u16, Pending>,
+    by_seq: HashMap<u64, u16>,
+    last: u16,
+}
+
+impl Inflight {
+    /// Packet ids in use.
+    pub fn len(&self) -> usize {
+        self.by_pkid.len()
+    }
+
+    /// True when no packet id is in use.
+    pub fn is_empty(&self) -> bool {
+        self.by_pkid.is_empty()
+    }
+
+    /// Takes a free packet id for `pending`; None when all 65,535 are in use.
+    pub fn insert(&mut self, pending: Pending) -> Option<u16> {
+        for _ in 0..u16::MAX {
+            self.last = self.last.checked_add(1).unwrap_or(1);
+            if !self.by_pkid.contains_key(&self.last) {
+                self.by_pkid.insert(self.last, pending);
+                if let Some(seq) = pending.seq {
+                    self.by_seq.insert(seq, self.last);
+                }
+                return Some(self.last);
+            }
+        }
+        None
+    }
+
+    /// The packet id (and stage) already carrying queue record `seq`.
+    pub fn by_seq(&self, seq: u64) -> Option<(u16, Stage)> {
+        let pkid = *self.by_seq.get(&seq)?;
+        self.by_pkid.get(&pkid).map(|p| (pkid, p.stage))
+    }
+
+    /// The stage `pkid` waits for.
+    pub fn stage(&self, pkid: u16) -> Option<Stage> {
+        self.by_pkid.get(&pkid).map(|p| p.stage)
+    }
+
+    /// Moves a QoS 2 packet id from PUBREC to PUBCOMP.
+    pub fn released(&mut self, pkid: u16) {
+        if let Some(p) = self.by_pkid.get_mut(&pkid) {
+            p.stage = Stage::PubComp;
+        }
+    }
+
+    /// Frees `pkid`, returning what it carried.
+    pub fn complete(&mut self, pkid: u16) -> Option<Pending> {
+        let p = self.by_pkid.remove(&pkid)?;
+        if let Some(seq) = p.seq {
+            self.by_seq.remove(&seq);
+        }
+        Some(p)
+    }
+
+    /// A new session at the broker: no packet id means anything there.
+    pub fn clear(&mut self) {
+        self.by_pkid.clear();
+        self.by_seq.clear();
+    }
+
+    /// The broker kept our session: keep queue records, forget the rest
+    /// (notifications and SUBSCRIBEs are sent afresh).
+    pub fn keep_queued(&mut self) {
+        self.by_pkid
+            .retain(|_, p| p.seq.is_some() && p.stage != Stage::SubAck);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(seq: u64) -> Pending {
+        Pending {
+            seq: Some(seq),
+            stage: Stage::PubAck,
+        }
+    }
+
+    #[test]
+    fn ids_map_to_sequences_and_back() {
+        let mut f = Inflight::default();
+        let a = f.insert(queued(10)).unwrap();
+        let b = f.insert(queued(11)).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(f.by_seq(11), Some((b, Stage::PubAck)));
+        assert_eq!(f.complete(a).unwrap().seq, Some(10));
+        assert_eq!(f.complete(a), None, "a second ack is ignored");
+        assert_eq!(f.by_seq(10), None);
+        assert_eq!(f.len(), 1);
+    }
+
+    #[test]
+    fn ids_wrap_and_skip_ids_in_use() {
+        let mut f = Inflight {
+            last: u16::MAX - 1,
+            ..Default::default()
+        };
+        let keep = f.insert(queued(1)).unwrap();
+        assert_eq!(keep, u16::MAX);
+        assert_eq!(f.insert(queued(2)), Some(1), "0 is never a packet id");
+        f.last = u16::MAX - 1;
+        assert_eq!(f.insert(queued(3)), Some(2), "skips the ids in use");
+    }
+
+    #[test]
+    fn session_kept_keeps_only_queue_records() {
+        let mut f = Inflight::default();
+        let q = f.insert(queued(5)).unwrap();
+        f.insert(Pending {
+            seq: None,
+            stage: Stage::PubAck,
+        })
+        .unwrap();
+        f.insert(Pending {
+            seq: None,
+            stage: Stage::SubAck,
+        })
+        .unwrap();
+        f.released(q);
+        f.keep_queued();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f.stage(q), Some(Stage::PubComp));
+        f.clear();
+        assert!(f.is_empty());
+    }
+}

@@ -1,0 +1,436 @@
+//! One connected session with the central broker: drains the queue into
+//! PUBLISHes within the inflight window and the replay pace, acks queue
+//! records only on PUBACK / PUBCOMP, answers inbound PUBLISHes, and keeps the
+//! link honest with PINGREQ and a dead-link deadline of 1.5× keepalive.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_util::sync::CancellationToken;
+
+use super::codec::{self, Incoming, OutPublish, Outgoing, Version};
+use super::connect::Link;
+use super::inflight::{Inflight, Pending, Stage};
+use super::pace::Pace;
+use super::rules::Rules;
+use super::status::Counters;
+use super::{inbound, notify};
+use crate::queue::{Queue, Record};
+use crate::router::message::{Message, Props, QoS, now_ms};
+
+/// Writes to a link with no keepalive must still finish within this.
+const WRITE_TIMEOUT_NO_KEEPALIVE: Duration = Duration::from_secs(60);
+/// Time given to the goodbye (state "0" and DISCONNECT) at shutdown.
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Timer horizon when nothing is due.
+const IDLE_HORIZON: Duration = Duration::from_secs(3600);
+/// MQTT 5 user property carrying a stable id per queued message.
+pub const MSG_ID_PROPERTY: &str = "edgemq-msg-id";
+
+/// Everything a session needs that outlives it.
+pub struct Shared {
+    /// Bridge name.
+    pub name: Arc<str>,
+    /// The durable outbound queue.
+    pub queue: Arc<Queue>,
+    /// Topic rules.
+    pub rules: Arc<Rules>,
+    /// Figures for status.
+    pub counters: Arc<Counters>,
+    /// Inbound messages to the local router.
+    pub inbound: mpsc::Sender<Message>,
+    /// Remote state topic, when notifications are on.
+    pub state_topic: Option<String>,
+    /// Add the message id user property (MQTT 5).
+    pub message_id_property: bool,
+}
+
+/// State that survives reconnects.
+pub struct Carry {
+    /// Packet ids in flight (kept when the broker keeps our session).
+    pub inflight: Inflight,
+    /// Highest queue sequence ever sent: anything at or below it sent again is a duplicate.
+    pub max_sent_seq: Option<u64>,
+    /// replay_rate limiter.
+    pub pace: Pace,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// Shutdown was requested.
+    Shutdown,
+    /// Time to try the first address again.
+    Failback,
+    /// The link failed, with the reason.
+    Lost(String),
+}
+
+/// A connected session.
+pub struct Session<'a> {
+    link: Link,
+    shared: &'a Shared,
+    carry: &'a mut Carry,
+    window: usize,
+    keepalive: Option<Duration>,
+    last_rx: Instant,
+    last_tx: Instant,
+    ping_outstanding: bool,
+    inbound_qos2: std::collections::HashSet<u16>,
+    acks_after_write: Vec<u64>,
+}
+
+impl<'a> Session<'a> {
+    /// A session over `link`, with the window the broker allows.
+    pub fn new(
+        link: Link,
+        shared: &'a Shared,
+        carry: &'a mut Carry,
+        window: usize,
+        keepalive: Duration,
+    ) -> Session<'a> {
+        let now = Instant::now();
+        Session {
+            link,
+            shared,
+            carry,
+            window: window.max(1),
+            keepalive: (!keepalive.is_zero()).then_some(keepalive),
+            last_rx: now,
+            last_tx: now,
+            ping_outstanding: false,
+            inbound_qos2: Default::default(),
+            acks_after_write: Vec::new(),
+        }
+    }
+
+    /// Subscribes to the inbound filters and publishes the remote "1" state.
+    pub async fn open(&mut self) -> Result<(), End> {
+        let filters = self.shared.rules.subscriptions();
+        if !filters.is_empty() {
+            let pending = Pending {
+                seq: None,
+                stage: Stage::SubAck,
+            };
+            if let Some(pkid) = self.carry.inflight.insert(pending) {
+                self.encode(&Outgoing::Subscribe(pkid, &filters))?;
+            }
+        }
+        if let Some(topic) = self.shared.state_topic.clone() {
+            self.publish_state(&topic, true)?;
+        }
+        self.flush().await
+    }
+
+    fn publish_state(&mut self, topic: &str, up: bool) -> Result<(), End> {
+        // "1" is acknowledged so it survives; "0" at goodbye cannot wait for an ack.
+        let pending = Pending {
+            seq: None,
+            stage: Stage::PubAck,
+        };
+        let pkid = if up {
+            self.carry.inflight.insert(pending)
+        } else {
+            None
+        };
+        let props = Props::default();
+        let payload = if up { notify::ONLINE } else { notify::OFFLINE };
+        self.encode(&Outgoing::Publish(OutPublish {
+            topic,
+            payload: Bytes::from_static(payload),
+            qos: if pkid.is_some() {
+                QoS::AtLeastOnce
+            } else {
+                QoS::AtMostOnce
+            },
+            retain: true,
+            dup: false,
+            pkid: pkid.unwrap_or(0),
+            props: &props,
+            expiry: None,
+            msg_id: None,
+        }))
+    }
+
+    /// Runs until the link fails, shutdown, or failback time.
+    pub async fn run(mut self, shutdown: &CancellationToken, failback_at: Option<Instant>) -> End {
+        let failback = failback_at.unwrap_or_else(|| Instant::now() + IDLE_HORIZON);
+        loop {
+            let free = self.window.saturating_sub(self.carry.inflight.len());
+            let can_pull = free > 0 && self.carry.pace.available(1) > 0;
+            let timer = self.next_timer(free > 0);
+            let step = tokio::select! {
+                _ = shutdown.cancelled() => {
+                    self.goodbye().await;
+                    return End::Shutdown;
+                }
+                _ = sleep_until(failback), if failback_at.is_some() => {
+                    self.goodbye().await;
+                    return End::Failback;
+                }
+                read = self.link.stream.read_buf(&mut self.link.rbuf) => self.on_read(read).await,
+                _ = self.shared.queue.wait_nonempty(), if can_pull => self.pull(free).await,
+                _ = sleep_until(timer) => self.tick().await,
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    fn next_timer(&mut self, window_open: bool) -> Instant {
+        let mut at = Instant::now() + IDLE_HORIZON;
+        if let Some(k) = self.keepalive {
+            at = at.min(self.last_tx + k).min(self.last_rx + k * 3 / 2);
+            if !self.ping_outstanding {
+                at = at.min(self.last_rx + k);
+            }
+        }
+        if window_open {
+            if let Some(token) = self.carry.pace.next_token_at() {
+                at = at.min(token);
+            }
+        }
+        at
+    }
+
+    async fn tick(&mut self) -> Result<(), End> {
+        let Some(k) = self.keepalive else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if now >= self.last_rx + k * 3 / 2 {
+            return Err(End::Lost(format!(
+                "nothing from the central broker for {:?} (keepalive {k:?}): link is dead",
+                now - self.last_rx
+            )));
+        }
+        let idle_tx = now >= self.last_tx + k;
+        let quiet_rx = now >= self.last_rx + k && !self.ping_outstanding;
+        if idle_tx || quiet_rx {
+            self.encode(&Outgoing::PingReq)?;
+            self.ping_outstanding = true;
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn on_read(&mut self, read: std::io::Result<usize>) -> Result<(), End> {
+        match read {
+            Ok(0) => return Err(End::Lost("connection closed by the central broker".into())),
+            Ok(_) => self.last_rx = Instant::now(),
+            Err(e) => return Err(End::Lost(crate::tls::describe_io_error(&e))),
+        }
+        loop {
+            match codec::decode(self.link.version, &mut self.link.rbuf) {
+                Ok(Some(packet)) => self.on_packet(packet).await?,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(End::Lost(format!(
+                        "bad packet from the central broker: {e}"
+                    )));
+                }
+            }
+        }
+        self.flush().await
+    }
+
+    async fn on_packet(&mut self, packet: Incoming) -> Result<(), End> {
+        match packet {
+            Incoming::PubAck(pkid, refused) => self.completed(pkid, refused),
+            Incoming::PubRec(pkid, Some(refused)) => self.completed(pkid, Some(refused)),
+            Incoming::PubRec(pkid, None) => {
+                if self.carry.inflight.stage(pkid).is_some() {
+                    self.carry.inflight.released(pkid);
+                }
+                self.encode(&Outgoing::PubRel(pkid))?;
+            }
+            Incoming::PubComp(pkid) => self.completed(pkid, None),
+            Incoming::PubRel(pkid) => {
+                self.inbound_qos2.remove(&pkid);
+                self.encode(&Outgoing::PubComp(pkid))?;
+            }
+            Incoming::Publish {
+                topic,
+                payload,
+                qos,
+                retain,
+                pkid,
+                props,
+            } => {
+                let fresh = qos != QoS::ExactlyOnce || self.inbound_qos2.insert(pkid);
+                if fresh {
+                    inbound::deliver(self.shared, &topic, payload, qos, retain, props).await;
+                }
+                match qos {
+                    QoS::AtMostOnce => {}
+                    QoS::AtLeastOnce => self.encode(&Outgoing::PubAck(pkid))?,
+                    QoS::ExactlyOnce => self.encode(&Outgoing::PubRec(pkid))?,
+                }
+            }
+            Incoming::SubAck(pkid, failed) => {
+                self.carry.inflight.complete(pkid);
+                if failed > 0 {
+                    tracing::warn!(
+                        failed,
+                        "central broker refused inbound subscriptions (check its ACL)"
+                    );
+                }
+            }
+            Incoming::PingResp => self.ping_outstanding = false,
+            Incoming::Disconnect(reason) => {
+                return Err(End::Lost(format!(
+                    "central broker sent DISCONNECT: {reason}"
+                )));
+            }
+            other => return Err(End::Lost(format!("protocol error: unexpected {other:?}"))),
+        }
+        Ok(())
+    }
+
+    /// The broker acknowledged `pkid`: release its queue record.
+    fn completed(&mut self, pkid: u16, refused: Option<String>) {
+        let Some(pending) = self.carry.inflight.complete(pkid) else {
+            tracing::debug!(pkid, "acknowledgement for a packet id not in flight");
+            return;
+        };
+        let Some(seq) = pending.seq else { return };
+        self.shared.queue.ack(seq);
+        self.shared.counters.acked(1);
+        if let Some(reason) = refused {
+            tracing::warn!(seq, %reason, "central broker refused a message; dropped");
+            self.shared.counters.dropped(1);
+        }
+    }
+
+    async fn pull(&mut self, free: usize) -> Result<(), End> {
+        let n = self.carry.pace.available(free);
+        if n == 0 {
+            return Ok(());
+        }
+        let batch = self.shared.queue.next_batch(n);
+        self.carry.pace.take(batch.len());
+        for (seq, record) in batch {
+            self.send_record(seq, record)?;
+        }
+        self.flush().await
+    }
+
+    fn send_record(&mut self, seq: u64, record: Record) -> Result<(), End> {
+        let msg = match Message::decode(record.data) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(seq, error = %e, "undecodable queue record; dropped");
+                self.drop_record(seq);
+                return Ok(());
+            }
+        };
+        let now = now_ms();
+        if msg.is_expired(now) {
+            tracing::debug!(seq, topic = %msg.topic, "message expired in the queue; dropped");
+            self.drop_record(seq);
+            return Ok(());
+        }
+        if self.carry.max_sent_seq.is_some_and(|max| seq <= max) {
+            self.shared.counters.duplicates(1);
+        }
+        self.carry.max_sent_seq = Some(self.carry.max_sent_seq.map_or(seq, |m| m.max(seq)));
+        let (pkid, dup) = match self.carry.inflight.by_seq(seq) {
+            Some((pkid, Stage::PubComp)) => return self.encode(&Outgoing::PubRel(pkid)),
+            Some((pkid, _)) => (pkid, true),
+            None if msg.qos == QoS::AtMostOnce => {
+                self.acks_after_write.push(seq);
+                (0, false)
+            }
+            None => {
+                let stage = if msg.qos == QoS::ExactlyOnce {
+                    Stage::PubRec
+                } else {
+                    Stage::PubAck
+                };
+                let pending = Pending {
+                    seq: Some(seq),
+                    stage,
+                };
+                let pkid = self
+                    .carry
+                    .inflight
+                    .insert(pending)
+                    .ok_or_else(|| End::Lost("no free packet id (65,535 in flight)".into()))?;
+                (pkid, false)
+            }
+        };
+        let expiry = msg.remaining_expiry(now);
+        let msg_id = (self.shared.message_id_property && self.link.version == Version::V5)
+            .then(|| (MSG_ID_PROPERTY, format!("{:x}-{:x}", msg.received_ms, seq)));
+        self.shared.counters.sent(1);
+        self.encode(&Outgoing::Publish(OutPublish {
+            topic: &msg.topic,
+            payload: msg.payload.clone(),
+            qos: msg.qos,
+            retain: msg.retain,
+            dup,
+            pkid,
+            props: &msg.props,
+            expiry,
+            msg_id,
+        }))
+    }
+
+    fn drop_record(&mut self, seq: u64) {
+        self.shared.queue.ack(seq);
+        self.shared.counters.dropped(1);
+    }
+
+    fn encode(&mut self, packet: &Outgoing) -> Result<(), End> {
+        codec::encode(self.link.version, packet, &mut self.link.wbuf)
+            .map_err(|e| End::Lost(format!("cannot encode a packet: {e}")))
+    }
+
+    /// Writes what is buffered; a write that stalls past the dead-link
+    /// deadline means the link is dead (a full send buffer on a silent link).
+    async fn flush(&mut self) -> Result<(), End> {
+        if self.link.wbuf.is_empty() {
+            return Ok(());
+        }
+        let limit = self
+            .keepalive
+            .map_or(WRITE_TIMEOUT_NO_KEEPALIVE, |k| k * 3 / 2);
+        let link = &mut self.link;
+        let write = async {
+            link.stream.write_all(&link.wbuf).await?;
+            link.stream.flush().await
+        };
+        match timeout(limit, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(End::Lost(crate::tls::describe_io_error(&e))),
+            Err(_) => {
+                return Err(End::Lost(format!(
+                    "write stalled for {limit:?}: link is dead"
+                )));
+            }
+        }
+        self.link.wbuf.clear();
+        self.last_tx = Instant::now();
+        // QoS 0 records are done once written.
+        let written = self.acks_after_write.len() as u64;
+        for seq in self.acks_after_write.drain(..) {
+            self.shared.queue.ack(seq);
+        }
+        self.shared.counters.acked(written);
+        Ok(())
+    }
+
+    async fn goodbye(&mut self) {
+        if let Some(topic) = self.shared.state_topic.clone() {
+            let _ = self.publish_state(&topic, false);
+        }
+        let _ = self.encode(&Outgoing::Disconnect);
+        let _ = timeout(GOODBYE_TIMEOUT, self.flush()).await;
+        let _ = timeout(GOODBYE_TIMEOUT, self.link.stream.shutdown()).await;
+    }
+}
