@@ -18,7 +18,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -74,7 +73,7 @@ pub fn start(
     let rules = Arc::new(Rules::new(&cfg.topics));
     let counters = Arc::new(Counters::default());
     let tls = Arc::new(TlsSlot::new(cfg.tls.clone()));
-    let span = tracing::info_span!("bridge", name = %cfg.name, address = tracing::field::Empty);
+    let span = tracing::info_span!("bridge", name = %cfg.name);
     if let Err(e) = tls.get() {
         // Not fatal: the bridge keeps queueing and retries (the file may appear later).
         span.in_scope(|| tracing::error!(error = %e, "bridge TLS configuration unusable"));
@@ -120,7 +119,7 @@ impl BridgeHandle {
         s.queue_messages = q.messages;
         s.queue_bytes = q.bytes;
         s.oldest_age_ms = q.oldest_enqueued_ms.map(|t| now_ms().saturating_sub(t));
-        s.dropped += q.dropped;
+        s.dropped += q.dropped_overflow + q.dropped_age + q.io_lost;
         s
     }
 
@@ -158,7 +157,9 @@ impl Forwarder for BridgeHandle {
         out.topic = Arc::from(route.remote_topic.as_str());
         out.qos = route.qos;
         let record = Record {
-            coalesce_key: route.coalesce.then(|| Bytes::from(route.remote_topic)),
+            coalesce_key: route
+                .coalesce
+                .then(|| Arc::from(route.remote_topic.as_str())),
             enqueued_ms: now_ms(),
             data: out.to_bytes(),
         };

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::backoff::{Backoff, Failover, HEALTHY_SESSION};
 use super::codec::Version;
@@ -18,6 +19,16 @@ use super::notify;
 use super::pace::Pace;
 use super::session::{Carry, End, Session, Shared};
 use crate::config::model::{Bridge, Protocol};
+
+/// How one connection attempt went.
+enum Outcome {
+    /// Shutdown requested.
+    Stop,
+    /// No session came about.
+    Failed,
+    /// A session ran and ended; `healthy` if it lasted long enough to reset the backoff.
+    Ended { healthy: bool, failback: bool },
+}
 
 /// The uplink task of one bridge.
 pub struct Uplink {
@@ -43,49 +54,25 @@ impl Uplink {
             pace: Pace::new(self.cfg.queue.replay_rate),
         };
         while let Some(address) = failover.current().map(str::to_string) {
-            tracing::Span::current().record("address", address.as_str());
-            let attempt = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                attempt = self.establish(&address) => attempt,
-            };
-            let pause = match attempt {
-                Ok((link, accepted)) => {
+            let span = tracing::info_span!("link", address = %address);
+            let outcome = self
+                .attempt(&address, &mut carry, failover.on_backup(), &shutdown)
+                .instrument(span)
+                .await;
+            let pause = match outcome {
+                Outcome::Stop => break,
+                Outcome::Failed if failover.failed() => backoff.next_delay(),
+                Outcome::Failed => Duration::ZERO,
+                Outcome::Ended { healthy, failback } => {
                     failover.connected();
-                    self.shared.counters.connected(&address);
-                    let started = Instant::now();
-                    let on_backup = failover.on_backup();
-                    let end = self
-                        .session(link, accepted, &mut carry, on_backup, &shutdown)
-                        .await;
-                    if started.elapsed() >= HEALTHY_SESSION {
+                    if healthy {
                         backoff.reset();
                     }
-                    let reason = match &end {
-                        End::Shutdown => "shutting down",
-                        End::Failback => "failing back to the first address",
-                        End::Lost(reason) => reason.as_str(),
-                    };
-                    self.shared.counters.disconnected(&address, reason);
-                    match end {
-                        End::Shutdown => break,
-                        End::Failback => {
-                            tracing::info!("failing back to the first address");
-                            failover.to_first();
-                            Duration::ZERO
-                        }
-                        End::Lost(reason) => {
-                            tracing::warn!(error = %reason, "uplink lost");
-                            backoff.next_delay()
-                        }
-                    }
-                }
-                Err(reason) => {
-                    tracing::warn!(error = %reason, "cannot connect to the central broker");
-                    self.shared.counters.disconnected(&address, &reason);
-                    if failover.failed() {
-                        backoff.next_delay()
-                    } else {
+                    if failback {
+                        failover.to_first();
                         Duration::ZERO
+                    } else {
+                        backoff.next_delay()
                     }
                 }
             };
@@ -95,7 +82,65 @@ impl Uplink {
             }
         }
         self.shared.queue.set_uplink_up(false);
-        self.shared.queue.close();
+        // close() blocks for one flush; keep it off the async workers.
+        let queue = self.shared.queue.clone();
+        match tokio::task::spawn_blocking(move || queue.close()).await {
+            Ok(Ok(())) => tracing::info!("bridge stopped, queue closed"),
+            Ok(Err(e)) => tracing::error!(error = %e, "bridge queue close failed"),
+            Err(e) => tracing::error!(error = %e, "bridge queue close panicked"),
+        }
+    }
+
+    /// One connection attempt to `address` and, if it succeeds, its session.
+    async fn attempt(
+        &self,
+        address: &str,
+        carry: &mut Carry,
+        on_backup: bool,
+        shutdown: &CancellationToken,
+    ) -> Outcome {
+        let attempt = tokio::select! {
+            _ = shutdown.cancelled() => return Outcome::Stop,
+            attempt = self.establish(address) => attempt,
+        };
+        let (link, accepted) = match attempt {
+            Ok(ok) => ok,
+            Err(reason) => {
+                tracing::warn!(error = %reason, "cannot connect to the central broker");
+                self.shared.counters.disconnected(address, &reason);
+                return Outcome::Failed;
+            }
+        };
+        self.shared.counters.connected(address);
+        let started = Instant::now();
+        let end = self
+            .session(link, accepted, carry, on_backup, shutdown)
+            .await;
+        let healthy = started.elapsed() >= HEALTHY_SESSION;
+        match end {
+            End::Shutdown => {
+                self.shared.counters.disconnected(address, "shutting down");
+                Outcome::Stop
+            }
+            End::Failback => {
+                tracing::info!("failing back to the first address");
+                self.shared
+                    .counters
+                    .disconnected(address, "failing back to the first address");
+                Outcome::Ended {
+                    healthy,
+                    failback: true,
+                }
+            }
+            End::Lost(reason) => {
+                tracing::warn!(error = %reason, "uplink lost");
+                self.shared.counters.disconnected(address, &reason);
+                Outcome::Ended {
+                    healthy,
+                    failback: false,
+                }
+            }
+        }
     }
 
     async fn establish(&self, address: &str) -> Result<(Link, connect::Accepted), String> {

@@ -1,0 +1,538 @@
+//! The store-and-forward bridge against a real Mosquitto central broker
+//! configured like seed 000, driven in-process through `bridge::start` and
+//! `Forwarder::offer`, observed by a subscriber at the central broker.
+
+mod bridge_support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bridge_support::proxy::{Gate, Proxy};
+use bridge_support::{Central, Observer, Pki, WAIT, assert_ordered_complete, have_tools};
+use edgemq::bridge::{self, BridgeHandle, BridgeStatus};
+use edgemq::config::model::Bridge;
+use edgemq::router::forward::{Durable, Forwarder};
+use edgemq::router::message::{Message, Origin, QoS};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+const OUT_RULE: &str = "[[topic]]\npattern = \"data/#\"\nremote_prefix = \"meters/GW-0001/\"\n";
+
+/// One test's certificates and central broker.
+struct World {
+    dir: tempfile::TempDir,
+    pki: Pki,
+    central: Central,
+}
+
+impl World {
+    fn new() -> World {
+        bridge_support::capture_logs();
+        edgemq::tls::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::generate(dir.path());
+        let central = Central::start(dir.path(), &pki);
+        World { dir, pki, central }
+    }
+
+    /// A bridge configuration; `client` names the client certificate files.
+    fn config(
+        &self,
+        name: &str,
+        addresses: &[String],
+        client: &str,
+        top: &str,
+        tls: &str,
+        rest: &str,
+    ) -> Bridge {
+        let addresses: Vec<String> = addresses.iter().map(|a| format!("{a:?}")).collect();
+        let keepalive = if top.contains("keepalive") {
+            ""
+        } else {
+            "keepalive = \"5s\""
+        };
+        let text = format!(
+            "name = {name:?}\naddresses = [{}]\nclient_id = \"GW-0001\"\n{keepalive}\n\
+             reconnect_min = \"100ms\"\nreconnect_max = \"1s\"\n\
+             notification_topic = \"meters/GW-0001/bridge/state\"\n{top}\n\
+             [tls]\ncert = {:?}\nkey = {:?}\ntls13_only = true\n{tls}\n{rest}\n",
+            addresses.join(", "),
+            self.pki.path(&format!("{client}.crt")),
+            self.pki.path(&format!("{client}.key")),
+        );
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    fn ca(&self) -> String {
+        format!("ca = {:?}", self.pki.path("ca.crt"))
+    }
+
+    fn data(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join("data").join(name)
+    }
+}
+
+/// A running bridge.
+struct Edge {
+    handle: Arc<BridgeHandle>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    inbound: Option<mpsc::Receiver<Message>>,
+}
+
+impl Edge {
+    fn start(cfg: &Bridge, data: &Path, keep_inbound: bool) -> Edge {
+        let (tx, mut rx) = mpsc::channel(1024);
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let handle = bridge::start(cfg, data, tx, shutdown.clone(), &tracker).unwrap();
+        let inbound = if keep_inbound {
+            Some(rx)
+        } else {
+            tokio::spawn(async move { while rx.recv().await.is_some() {} });
+            None
+        };
+        Edge {
+            handle,
+            shutdown,
+            tracker,
+            inbound,
+        }
+    }
+
+    fn status(&self) -> BridgeStatus {
+        self.handle.status()
+    }
+
+    /// Offers `data/<topic>` messages with payloads `range`, then waits until all are durable.
+    async fn offer(&self, topic: &str, range: std::ops::Range<u64>) {
+        let durables: Vec<Durable> = range
+            .map(|i| {
+                let msg = Message::new(
+                    &format!("data/{topic}"),
+                    i.to_string().into_bytes(),
+                    QoS::AtLeastOnce,
+                    false,
+                    Origin::Client("sensor".into()),
+                );
+                self.handle.offer(&msg).expect("an out rule matches")
+            })
+            .collect();
+        for d in durables {
+            d.await.unwrap().unwrap();
+        }
+    }
+
+    async fn wait_for(&self, what: &str, cond: impl Fn(&BridgeStatus) -> bool) -> BridgeStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let s = self.status();
+            if cond(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {s:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        tokio::time::timeout(WAIT, self.tracker.wait())
+            .await
+            .expect("bridge stops");
+    }
+}
+
+fn indexes(msgs: &[(String, Vec<u8>)]) -> Vec<u64> {
+    msgs.iter()
+        .map(|(_, p)| String::from_utf8_lossy(p).parse().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_qos1_messages_arrive_in_order() {
+    if !have_tools() {
+        return;
+    }
+    let w = World::new();
+    let mut observer = Observer::start(w.central.plain_port, "meters/#").await;
+    let cfg = w.config(
+        "order",
+        &[w.central.address()],
+        "GW-0001",
+        "",
+        &w.ca(),
+        OUT_RULE,
+    );
+    let edge = Edge::start(&cfg, &w.data("order"), false);
+    edge.offer("seq", 0..2000).await;
+    let got = observer.collect("meters/GW-0001/data/", 2000, WAIT).await;
+    assert!(got.iter().all(|(t, _)| t == "meters/GW-0001/data/seq"));
+    assert_ordered_complete(&indexes(&got), 2000);
+    let s = edge
+        .wait_for("queue drained", |s| {
+            s.queue_messages == 0 && s.acked >= 2000
+        })
+        .await;
+    assert!(
+        s.connected && s.address == Some(w.central.address()),
+        "{s:?}"
+    );
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn central_killed_then_back_everything_arrives_in_order() {
+    if !have_tools() {
+        return;
+    }
+    let mut w = World::new();
+    let proxy = Proxy::start(w.central.tls_port, Gate::Open).await;
+    let mut observer = Observer::start(w.central.plain_port, "meters/#").await;
+    let cfg = w.config(
+        "outage",
+        &[proxy.address()],
+        "GW-0001",
+        "",
+        &w.ca(),
+        OUT_RULE,
+    );
+    let edge = Edge::start(&cfg, &w.data("outage"), false);
+    edge.offer("seq", 0..10).await;
+    let mut got = observer.collect("meters/GW-0001/data/", 10, WAIT).await;
+
+    w.central.kill();
+    // Keep the bridge out until the new observer is subscribed, so nothing
+    // reaches the restarted broker before anyone listens.
+    proxy.set_gate(Gate::Closed);
+    edge.wait_for("disconnected", |s| !s.connected).await;
+    edge.offer("seq", 10..5010).await;
+    let s = edge.status();
+    assert!(s.queue_messages >= 5000, "{s:?}");
+
+    w.central.restart();
+    let mut observer = Observer::start(w.central.plain_port, "meters/#").await;
+    let replay = Instant::now();
+    proxy.set_gate(Gate::Open);
+    observer
+        .collect_into("meters/GW-0001/data/", &mut got, 5010, WAIT)
+        .await;
+    let took = replay.elapsed();
+    assert_ordered_complete(&indexes(&got), 5010);
+    let s = edge
+        .wait_for("queue drained", |s| s.queue_messages == 0)
+        .await;
+    eprintln!(
+        "replay: 5000 queued messages delivered {took:?} after the central broker came back \
+         ({:.0} msg/s incl. reconnect backoff); duplicates counted: {}",
+        5000.0 / took.as_secs_f64(),
+        s.duplicates
+    );
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_link_is_detected_and_heals() {
+    if !have_tools() {
+        return;
+    }
+    let w = World::new();
+    let proxy = Proxy::start(w.central.tls_port, Gate::Open).await;
+    let mut observer = Observer::start(w.central.plain_port, "meters/#").await;
+    let top = "keepalive = \"2s\"";
+    let cfg = w.config(
+        "silent",
+        &[proxy.address()],
+        "GW-0001",
+        top,
+        &w.ca(),
+        OUT_RULE,
+    );
+    let edge = Edge::start(&cfg, &w.data("silent"), false);
+    edge.offer("seq", 0..5).await;
+    let mut got = observer.collect("meters/GW-0001/data/", 5, WAIT).await;
+
+    proxy.freeze();
+    let frozen = Instant::now();
+    edge.offer("seq", 5..55).await;
+    edge.wait_for("dead link detected", |s| !s.connected).await;
+    let detected = frozen.elapsed();
+    // Keepalive 2 s: detected within 1.5× keepalive (plus the last ping's slack).
+    assert!(detected <= Duration::from_millis(3500), "took {detected:?}");
+    eprintln!("silent link detected after {detected:?} (keepalive 2s)");
+    proxy.drop_frozen();
+
+    observer
+        .collect_into("meters/GW-0001/data/", &mut got, 55, WAIT)
+        .await;
+    assert_ordered_complete(&indexes(&got), 55);
+    let s = edge
+        .wait_for("drained", |s| s.queue_messages == 0 && s.connected)
+        .await;
+    // What went into the frozen link was never acknowledged, so it went out again.
+    assert!(s.duplicates >= 1 && s.duplicates <= 55, "{s:?}");
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_messages_get_local_prefix_and_never_loop() {
+    if !have_tools() {
+        return;
+    }
+    let w = World::new();
+    let mut observer = Observer::start(w.central.plain_port, "meters/#").await;
+    let rules = format!(
+        "{OUT_RULE}[[topic]]\npattern = \"cmd/#\"\ndirection = \"both\"\nlocal_prefix = \"central/\"\n\
+         remote_prefix = \"meters/GW-0001/\"\n"
+    );
+    let cfg = w.config(
+        "inbound",
+        &[w.central.address()],
+        "GW-0001",
+        "",
+        &w.ca(),
+        &rules,
+    );
+    let mut edge = Edge::start(&cfg, &w.data("inbound"), true);
+    let mut inbound = edge.inbound.take().unwrap();
+
+    // The local retained state notification comes first ("0", then "1").
+    let state = next_matching(&mut inbound, |m| {
+        &*m.topic == "meters/GW-0001/bridge/state" && &m.payload[..] == b"1"
+    })
+    .await;
+    assert!(state.retain && state.origin == Origin::Broker);
+
+    // Publish at the central broker until the bridge's subscription is in place.
+    let deadline = Instant::now() + WAIT;
+    let msg = loop {
+        observer
+            .client
+            .publish(
+                "meters/GW-0001/cmd/reboot",
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                "now",
+            )
+            .await
+            .unwrap();
+        let got = tokio::time::timeout(Duration::from_millis(300), async {
+            next_matching(&mut inbound, |m| m.topic.starts_with("central/")).await
+        })
+        .await;
+        if let Ok(m) = got {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no inbound message");
+    };
+    assert_eq!(&*msg.topic, "central/cmd/reboot");
+    assert_eq!(&msg.payload[..], b"now");
+    assert_eq!(msg.origin, Origin::Bridge("inbound".into()));
+    assert!(
+        edge.handle.offer(&msg).is_none(),
+        "came over this bridge: not sent back"
+    );
+
+    // A local message on the both-way topic goes out, and the central broker
+    // does not echo it back to the bridge (bridge bit / no-local).
+    let local = Message::new(
+        "central/cmd/ack",
+        &b"done"[..],
+        QoS::AtLeastOnce,
+        false,
+        Origin::Client("hub".into()),
+    );
+    edge.handle.offer(&local).unwrap().await.unwrap().unwrap();
+    let out = observer.collect("meters/GW-0001/cmd/ack", 1, WAIT).await;
+    assert_eq!(out.len(), 1);
+    let echo = tokio::time::timeout(Duration::from_secs(1), async {
+        next_matching(&mut inbound, |m| &*m.topic == "central/cmd/ack").await
+    })
+    .await;
+    assert!(
+        echo.is_err(),
+        "the central broker echoed our own message back"
+    );
+    edge.stop().await;
+}
+
+async fn next_matching(
+    rx: &mut mpsc::Receiver<Message>,
+    pred: impl Fn(&Message) -> bool,
+) -> Message {
+    loop {
+        let m = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .expect("inbound")
+            .expect("open");
+        if pred(&m) {
+            return m;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_failures_name_the_check_and_keep_messages() {
+    if !have_tools() {
+        return;
+    }
+    let w = World::new();
+    let addr = [w.central.address()];
+    let other_ca = format!("ca = {:?}", w.pki.path("other-ca.crt"));
+    let wrong_name = format!("{}\nserver_name = \"wrong.example.com\"", w.ca());
+    let cases = [
+        (
+            "bad-ca",
+            w.config("bad-ca", &addr, "GW-0001", "", &other_ca, OUT_RULE),
+            "unknown CA",
+        ),
+        (
+            "bad-name",
+            w.config("bad-name", &addr, "GW-0001", "", &wrong_name, OUT_RULE),
+            "name mismatch",
+        ),
+        (
+            "expired",
+            w.config("expired", &addr, "expired", "", &w.ca(), OUT_RULE),
+            "expired certificate",
+        ),
+    ];
+    for (name, cfg, check) in cases {
+        let edge = Edge::start(&cfg, &w.data(name), false);
+        edge.offer("kept", 0..3).await;
+        let s = edge
+            .wait_for(check, |s| {
+                s.last_error.as_deref().is_some_and(|e| e.contains(check))
+            })
+            .await;
+        assert!(!s.connected, "{s:?}");
+        assert_eq!(s.queue_messages, 3, "messages kept: {s:?}");
+        let lines = bridge_support::log_lines(&format!("name={name}"));
+        assert!(
+            lines.iter().any(|l| l.contains(check)),
+            "no log line naming {check:?} for {name}: {lines:#?}"
+        );
+        edge.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_to_the_second_address_and_failback_lose_nothing() {
+    if !have_tools() {
+        return;
+    }
+    let w = World::new();
+    let dead = format!("127.0.0.1:{}", bridge_support::free_port());
+    let mut observer = Observer::start(w.central.plain_port, "meters/#").await;
+    let top = "failback_after = \"1s\"";
+    let cfg = w.config(
+        "failover",
+        &[dead.clone(), w.central.address()],
+        "GW-0001",
+        top,
+        &w.ca(),
+        OUT_RULE,
+    );
+    let edge = Edge::start(&cfg, &w.data("failover"), false);
+    for batch in 0..10 {
+        edge.offer("seq", batch * 20..batch * 20 + 20).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let got = observer.collect("meters/GW-0001/data/", 200, WAIT).await;
+    assert_ordered_complete(&indexes(&got), 200);
+    let s = edge
+        .wait_for("connected to the second", |s| s.connected)
+        .await;
+    assert_eq!(s.address, Some(w.central.address()));
+    assert!(
+        !bridge_support::log_lines("failing back to the first address").is_empty(),
+        "failback was tried"
+    );
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coalesce_keeps_the_newest_per_topic_and_limits_drop_oldest() {
+    if !have_tools() {
+        return;
+    }
+    let w = World::new();
+    let proxy = Proxy::start(w.central.tls_port, Gate::Closed).await;
+    let mut observer = Observer::start(w.central.plain_port, "meters/#").await;
+    let rules = format!(
+        "[[topic]]\npattern = \"data/status/#\"\nremote_prefix = \"meters/GW-0001/\"\ncoalesce = true\n{OUT_RULE}\
+         [queue]\nmax_bytes = \"200KiB\"\n"
+    );
+    let cfg = w.config(
+        "coalesce",
+        &[proxy.address()],
+        "GW-0001",
+        "",
+        &w.ca(),
+        &rules,
+    );
+    let edge = Edge::start(&cfg, &w.data("coalesce"), false);
+    edge.offer("status/a", 0..100).await;
+    edge.offer("status/b", 0..100).await;
+    edge.offer("seq", 0..10).await;
+    let s = edge.status();
+    assert_eq!(s.queue_messages, 12, "{s:?}");
+
+    // Past max_bytes the oldest go, counted.
+    let big = "x".repeat(2048);
+    for i in 0..200u64 {
+        let msg = Message::new(
+            "data/big",
+            format!("{i} {big}").into_bytes(),
+            QoS::AtLeastOnce,
+            false,
+            Origin::Client("s".into()),
+        );
+        edge.handle.offer(&msg).unwrap().await.unwrap().unwrap();
+    }
+    let s = edge.status();
+    assert!(s.dropped > 0 && s.queue_bytes <= 200 * 1024, "{s:?}");
+
+    proxy.set_gate(Gate::Open);
+    let kept = s.queue_messages as usize;
+    let got = observer.collect("meters/GW-0001/data/", kept, WAIT).await;
+    let status_a: Vec<_> = got
+        .iter()
+        .filter(|(t, _)| t.ends_with("status/a"))
+        .collect();
+    let status_b: Vec<_> = got
+        .iter()
+        .filter(|(t, _)| t.ends_with("status/b"))
+        .collect();
+    assert!(
+        status_a.len() <= 1 && status_b.len() <= 1,
+        "coalesced: {status_a:?} {status_b:?}"
+    );
+    for m in status_a.iter().chain(&status_b) {
+        assert_eq!(m.1, b"99", "the newest survives");
+    }
+    let bigs: Vec<u64> = got
+        .iter()
+        .filter(|(t, _)| t.ends_with("data/big"))
+        .map(|(_, p)| {
+            String::from_utf8_lossy(p)
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(bigs.last(), Some(&199), "the newest is kept");
+    assert!(
+        bigs.windows(2).all(|w| w[1] == w[0] + 1),
+        "a contiguous newest run, in order"
+    );
+    edge.stop().await;
+}
