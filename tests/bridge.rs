@@ -281,7 +281,16 @@ async fn silent_link_is_detected_and_heals() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn inbound_messages_get_local_prefix_and_never_loop() {
+async fn inbound_messages_get_local_prefix_and_never_loop_mqtt311() {
+    inbound_case("mqtt311").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_messages_get_local_prefix_and_never_loop_mqtt5() {
+    inbound_case("mqtt5").await;
+}
+
+async fn inbound_case(protocol: &str) {
     if !have_tools() {
         return;
     }
@@ -291,15 +300,16 @@ async fn inbound_messages_get_local_prefix_and_never_loop() {
         "{OUT_RULE}[[topic]]\npattern = \"cmd/#\"\ndirection = \"both\"\nlocal_prefix = \"central/\"\n\
          remote_prefix = \"meters/GW-0001/\"\n"
     );
+    let top = format!("protocol = {protocol:?}\nmessage_id_property = true");
     let cfg = w.config(
-        "inbound",
+        protocol,
         &[w.central.address()],
         "GW-0001",
-        "",
+        &top,
         &w.ca(),
         &rules,
     );
-    let mut edge = Edge::start(&cfg, &w.data("inbound"), true);
+    let mut edge = Edge::start(&cfg, &w.data(protocol), true);
     let mut inbound = edge.inbound.take().unwrap();
 
     // The local retained state notification comes first ("0", then "1").
@@ -333,7 +343,7 @@ async fn inbound_messages_get_local_prefix_and_never_loop() {
     };
     assert_eq!(&*msg.topic, "central/cmd/reboot");
     assert_eq!(&msg.payload[..], b"now");
-    assert_eq!(msg.origin, Origin::Bridge("inbound".into()));
+    assert_eq!(msg.origin, Origin::Bridge(protocol.into()));
     assert!(
         edge.handle.offer(&msg).is_none(),
         "came over this bridge: not sent back"
@@ -546,5 +556,110 @@ async fn coalesce_keeps_the_newest_per_topic_and_limits_drop_oldest() {
         .collect();
     let expected: Vec<u64> = (200 - kept as u64..200).collect();
     assert_eq!(bigs, expected, "the newest {kept} kept, in order");
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos2_and_qos0_rules_deliver_in_order_and_drain() {
+    if !have_tools() {
+        return;
+    }
+    let w = World::new();
+    let mut observer = Observer::start(w.central.plain_port, "meters/#").await;
+    let rules = "[[topic]]\npattern = \"data/q2/#\"\nqos = 2\nremote_prefix = \"meters/GW-0001/\"\n\
+                 [[topic]]\npattern = \"data/q0/#\"\nqos = 0\nremote_prefix = \"meters/GW-0001/\"\n";
+    let cfg = w.config("qos", &[w.central.address()], "GW-0001", "", &w.ca(), rules);
+    let edge = Edge::start(&cfg, &w.data("qos"), false);
+    let durables: Vec<Durable> = (0..400u64)
+        .map(|i| {
+            let (topic, qos) = if i % 2 == 0 {
+                ("data/q2/x", QoS::ExactlyOnce)
+            } else {
+                ("data/q0/x", QoS::AtLeastOnce)
+            };
+            let msg = Message::new(
+                topic,
+                (i / 2).to_string().into_bytes(),
+                qos,
+                false,
+                Origin::Client("s".into()),
+            );
+            edge.handle.offer(&msg).unwrap()
+        })
+        .collect();
+    for d in durables {
+        d.await.unwrap().unwrap();
+    }
+    let got = observer.collect("meters/GW-0001/data/", 400, WAIT).await;
+    if got.len() < 400 {
+        eprintln!("{}", w.central.log());
+    }
+    for sub in ["q2/x", "q0/x"] {
+        let on: Vec<_> = got
+            .iter()
+            .filter(|(t, _)| t.ends_with(sub))
+            .cloned()
+            .collect();
+        assert_ordered_complete(&indexes(&on), 200);
+    }
+    let s = edge.wait_for("drained", |s| s.queue_messages == 0).await;
+    assert_eq!(s.acked, 400, "every record released exactly once: {s:?}");
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_messages_survive_a_bridge_restart() {
+    if !have_tools() {
+        return;
+    }
+    let w = World::new();
+    let proxy = Proxy::start(w.central.tls_port, Gate::Closed).await;
+    let mut observer = Observer::start(w.central.plain_port, "meters/#").await;
+    let cfg = w.config(
+        "restart",
+        &[proxy.address()],
+        "GW-0001",
+        "",
+        &w.ca(),
+        OUT_RULE,
+    );
+    let edge = Edge::start(&cfg, &w.data("restart"), false);
+    edge.offer("seq", 0..100).await;
+    edge.stop().await;
+
+    let edge = Edge::start(&cfg, &w.data("restart"), false);
+    assert_eq!(edge.status().queue_messages, 100);
+    proxy.set_gate(Gate::Open);
+    let got = observer.collect("meters/GW-0001/data/", 100, WAIT).await;
+    assert_ordered_complete(&indexes(&got), 100);
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_rate_caps_the_drain() {
+    if !have_tools() {
+        return;
+    }
+    let w = World::new();
+    let proxy = Proxy::start(w.central.tls_port, Gate::Closed).await;
+    let mut observer = Observer::start(w.central.plain_port, "meters/#").await;
+    let rules = format!("{OUT_RULE}[queue]\nreplay_rate = 200\n");
+    let cfg = w.config("rate", &[proxy.address()], "GW-0001", "", &w.ca(), &rules);
+    let edge = Edge::start(&cfg, &w.data("rate"), false);
+    edge.offer("seq", 0..500).await;
+    edge.wait_for("a failed attempt", |s| s.last_error.is_some())
+        .await;
+    proxy.set_gate(Gate::Open);
+    edge.wait_for("connected", |s| s.connected).await;
+    let start = Instant::now();
+    let got = observer.collect("meters/GW-0001/data/", 500, WAIT).await;
+    let took = start.elapsed();
+    assert_ordered_complete(&indexes(&got), 500);
+    // One second of burst (200), then 200/s for the other 300.
+    assert!(
+        took >= Duration::from_millis(1300),
+        "drained 500 in {took:?} at 200/s"
+    );
+    eprintln!("replay_rate 200/s: 500 messages drained in {took:?}");
     edge.stop().await;
 }

@@ -104,6 +104,17 @@ pub enum Outgoing<'a> {
     Disconnect,
 }
 
+/// The broker's answer to one of our PUBLISHes (MQTT 5 reason codes; 3.1.1 always accepts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Taken (including "no matching subscribers").
+    Accepted,
+    /// Over the broker's receive quota: not taken, send it again later.
+    QuotaExceeded,
+    /// Refused for good (not authorized, invalid topic, ...), with the reason.
+    Refused(String),
+}
+
 /// A packet we received, reduced to what the uplink needs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
@@ -131,10 +142,10 @@ pub enum Incoming {
         /// MQTT 5 properties.
         props: Props,
     },
-    /// PUBACK; `refused` when the broker did not accept the message (MQTT 5 reason).
-    PubAck(u16, Option<String>),
-    /// PUBREC; `refused` as for PUBACK.
-    PubRec(u16, Option<String>),
+    /// PUBACK, with what the broker did with the message.
+    PubAck(u16, Verdict),
+    /// PUBREC, with what the broker did with the message.
+    PubRec(u16, Verdict),
     /// PUBREL.
     PubRel(u16),
     /// PUBCOMP.
@@ -358,8 +369,8 @@ fn from_v4(p: v4::Packet) -> Incoming {
             pkid: p.pkid,
             props: Props::default(),
         },
-        v4::Packet::PubAck(a) => Incoming::PubAck(a.pkid, None),
-        v4::Packet::PubRec(a) => Incoming::PubRec(a.pkid, None),
+        v4::Packet::PubAck(a) => Incoming::PubAck(a.pkid, Verdict::Accepted),
+        v4::Packet::PubRec(a) => Incoming::PubRec(a.pkid, Verdict::Accepted),
         v4::Packet::PubRel(a) => Incoming::PubRel(a.pkid),
         v4::Packet::PubComp(a) => Incoming::PubComp(a.pkid),
         v4::Packet::SubAck(a) => {
@@ -389,18 +400,22 @@ fn from_v5(p: v5::Packet) -> Incoming {
         },
         v5::Packet::Publish(p) => inbound_v5(p),
         v5::Packet::PubAck(a) => {
-            let ok = matches!(
-                a.reason,
-                v5::PubAckReason::Success | v5::PubAckReason::NoMatchingSubscribers
-            );
-            Incoming::PubAck(a.pkid, (!ok).then(|| format!("{:?}", a.reason)))
+            use v5::PubAckReason as R;
+            let verdict = match a.reason {
+                R::Success | R::NoMatchingSubscribers => Verdict::Accepted,
+                R::QuotaExceeded => Verdict::QuotaExceeded,
+                other => Verdict::Refused(format!("{other:?}")),
+            };
+            Incoming::PubAck(a.pkid, verdict)
         }
         v5::Packet::PubRec(a) => {
-            let ok = matches!(
-                a.reason,
-                v5::PubRecReason::Success | v5::PubRecReason::NoMatchingSubscribers
-            );
-            Incoming::PubRec(a.pkid, (!ok).then(|| format!("{:?}", a.reason)))
+            use v5::PubRecReason as R;
+            let verdict = match a.reason {
+                R::Success | R::NoMatchingSubscribers => Verdict::Accepted,
+                R::QuotaExceeded => Verdict::QuotaExceeded,
+                other => Verdict::Refused(format!("{other:?}")),
+            };
+            Incoming::PubRec(a.pkid, verdict)
         }
         v5::Packet::PubRel(a) => Incoming::PubRel(a.pkid),
         v5::Packet::PubComp(a) => Incoming::PubComp(a.pkid),

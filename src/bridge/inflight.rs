@@ -33,12 +33,22 @@ pub struct Inflight {
     by_pkid: HashMap<u16, Pending>,
     by_seq: HashMap<u64, u16>,
     last: u16,
+    qos2: usize,
+}
+
+fn is_qos2(stage: Stage) -> bool {
+    matches!(stage, Stage::PubRec | Stage::PubComp)
 }
 
 impl Inflight {
     /// Packet ids in use.
     pub fn len(&self) -> usize {
         self.by_pkid.len()
+    }
+
+    /// QoS 2 messages in flight (awaiting PUBREC or PUBCOMP).
+    pub fn qos2_len(&self) -> usize {
+        self.qos2
     }
 
     /// True when no packet id is in use.
@@ -52,6 +62,7 @@ impl Inflight {
             self.last = self.last.checked_add(1).unwrap_or(1);
             if !self.by_pkid.contains_key(&self.last) {
                 self.by_pkid.insert(self.last, pending);
+                self.qos2 += usize::from(is_qos2(pending.stage));
                 if let Some(seq) = pending.seq {
                     self.by_seq.insert(seq, self.last);
                 }
@@ -72,16 +83,21 @@ impl Inflight {
         self.by_pkid.get(&pkid).map(|p| p.stage)
     }
 
-    /// Moves a QoS 2 packet id from PUBREC to PUBCOMP.
-    pub fn released(&mut self, pkid: u16) {
-        if let Some(p) = self.by_pkid.get_mut(&pkid) {
-            p.stage = Stage::PubComp;
+    /// Moves a QoS 2 packet id from PUBREC to PUBCOMP; false if it was not awaiting PUBREC.
+    pub fn released(&mut self, pkid: u16) -> bool {
+        match self.by_pkid.get_mut(&pkid) {
+            Some(p) if p.stage == Stage::PubRec => {
+                p.stage = Stage::PubComp;
+                true
+            }
+            _ => false,
         }
     }
 
     /// Frees `pkid`, returning what it carried.
     pub fn complete(&mut self, pkid: u16) -> Option<Pending> {
         let p = self.by_pkid.remove(&pkid)?;
+        self.qos2 -= usize::from(is_qos2(p.stage));
         if let Some(seq) = p.seq {
             self.by_seq.remove(&seq);
         }
@@ -92,6 +108,7 @@ impl Inflight {
     pub fn clear(&mut self) {
         self.by_pkid.clear();
         self.by_seq.clear();
+        self.qos2 = 0;
     }
 
     /// The broker kept our session: keep queue records, forget the rest
@@ -99,6 +116,7 @@ impl Inflight {
     pub fn keep_queued(&mut self) {
         self.by_pkid
             .retain(|_, p| p.seq.is_some() && p.stage != Stage::SubAck);
+        self.qos2 = self.by_pkid.values().filter(|p| is_qos2(p.stage)).count();
     }
 }
 
@@ -153,10 +171,22 @@ mod tests {
             stage: Stage::SubAck,
         })
         .unwrap();
-        f.released(q);
+        let q2 = f
+            .insert(Pending {
+                seq: Some(6),
+                stage: Stage::PubRec,
+            })
+            .unwrap();
+        assert_eq!(f.qos2_len(), 1);
+        assert!(f.released(q2));
+        assert!(!f.released(q), "PUBREC for a QoS 1 id changes nothing");
         f.keep_queued();
-        assert_eq!(f.len(), 1);
-        assert_eq!(f.stage(q), Some(Stage::PubComp));
+        assert_eq!(f.len(), 2);
+        assert_eq!(f.qos2_len(), 1);
+        assert_eq!(f.stage(q2), Some(Stage::PubComp));
+        assert_eq!(f.complete(q2).map(|p| p.seq), Some(Some(6)));
+        assert_eq!(f.qos2_len(), 0);
+        assert_eq!(f.stage(q), Some(Stage::PubAck));
         f.clear();
         assert!(f.is_empty());
     }

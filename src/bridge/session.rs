@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
-use super::codec::{self, Incoming, OutPublish, Outgoing, Version};
+use super::codec::{self, Incoming, OutPublish, Outgoing, Verdict, Version};
 use super::connect::Link;
 use super::inflight::{Inflight, Pending, Stage};
 use super::pace::Pace;
@@ -28,6 +28,10 @@ const WRITE_TIMEOUT_NO_KEEPALIVE: Duration = Duration::from_secs(60);
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Timer horizon when nothing is due.
 const IDLE_HORIZON: Duration = Duration::from_secs(3600);
+/// QoS 2 messages in flight at most. Mosquitto takes no more than
+/// max_inflight_messages (default 20) awaiting PUBREL from one client and, over
+/// MQTT 3.1.1, drops the rest behind a PUBREC that cannot say so.
+pub const QOS2_INFLIGHT_MAX: usize = 20;
 /// MQTT 5 user property carrying a stable id per queued message.
 pub const MSG_ID_PROPERTY: &str = "edgemq-msg-id";
 
@@ -160,7 +164,7 @@ impl<'a> Session<'a> {
     pub async fn run(mut self, shutdown: &CancellationToken, failback_at: Option<Instant>) -> End {
         let failback = failback_at.unwrap_or_else(|| Instant::now() + IDLE_HORIZON);
         loop {
-            let free = self.window.saturating_sub(self.carry.inflight.len());
+            let free = self.free_slots();
             let can_pull = free > 0 && self.carry.pace.available(1) > 0;
             let timer = self.next_timer(free > 0);
             let step = tokio::select! {
@@ -180,6 +184,14 @@ impl<'a> Session<'a> {
                 return end;
             }
         }
+    }
+
+    /// Records that may be taken now: the window, and never more than
+    /// QOS2_INFLIGHT_MAX exactly-once messages in flight (any taken record may be QoS 2).
+    fn free_slots(&self) -> usize {
+        let inflight = &self.carry.inflight;
+        let window = self.window.saturating_sub(inflight.len());
+        window.min(QOS2_INFLIGHT_MAX.saturating_sub(inflight.qos2_len()))
     }
 
     fn next_timer(&mut self, window_open: bool) -> Instant {
@@ -241,13 +253,25 @@ impl<'a> Session<'a> {
 
     async fn on_packet(&mut self, packet: Incoming) -> Result<(), End> {
         match packet {
-            Incoming::PubAck(pkid, refused) => self.completed(pkid, refused),
-            Incoming::PubRec(pkid, Some(refused)) => self.completed(pkid, Some(refused)),
-            Incoming::PubRec(pkid, None) => {
-                if self.carry.inflight.stage(pkid).is_some() {
-                    self.carry.inflight.released(pkid);
+            Incoming::PubAck(_, Verdict::QuotaExceeded)
+            | Incoming::PubRec(_, Verdict::QuotaExceeded) => {
+                // Not taken: reconnecting re-sends it from the queue.
+                return Err(End::Lost(
+                    "central broker quota exceeded (receive maximum)".into(),
+                ));
+            }
+            Incoming::PubAck(pkid, Verdict::Refused(reason))
+            | Incoming::PubRec(pkid, Verdict::Refused(reason)) => {
+                self.completed(pkid, Some(reason))
+            }
+            Incoming::PubAck(pkid, Verdict::Accepted) => self.completed(pkid, None),
+            Incoming::PubRec(pkid, Verdict::Accepted) => {
+                // A repeated PUBREC for an id already released gets its PUBREL again.
+                if self.carry.inflight.released(pkid)
+                    || self.carry.inflight.stage(pkid) == Some(Stage::PubComp)
+                {
+                    self.encode(&Outgoing::PubRel(pkid))?;
                 }
-                self.encode(&Outgoing::PubRel(pkid))?;
             }
             Incoming::PubComp(pkid) => self.completed(pkid, None),
             Incoming::PubRel(pkid) => {

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod tls_cases;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -194,7 +195,7 @@ impl Central {
         std::fs::write(dir.join("acl"), "pattern readwrite meters/%u/#\n").unwrap();
         let conf = format!(
             "per_listener_settings true\nuser root\npersistence false\nlog_dest stderr\nlog_type all\n\
-             max_queued_messages 0\n\
+             max_queued_messages 1000000\n\
              listener {tls} 127.0.0.1\nallow_anonymous false\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n\
              require_certificate true\nuse_identity_as_username true\ntls_version tlsv1.3\nacl_file {acl}\n\
              listener {plain} 127.0.0.1\nallow_anonymous true\n",
