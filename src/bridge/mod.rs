@@ -7,6 +7,7 @@ pub mod codec;
 pub mod connect;
 pub mod inbound;
 pub mod inflight;
+pub mod keepalive;
 pub mod notify;
 pub mod pace;
 pub mod rules;

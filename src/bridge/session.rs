@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::codec::{self, Incoming, OutPublish, Outgoing, Verdict, Version};
 use super::connect::Link;
 use super::inflight::{Inflight, Pending, Stage};
+use super::keepalive::{Due, Keepalive};
 use super::pace::Pace;
 use super::rules::Rules;
 use super::status::Counters;
@@ -80,10 +81,7 @@ pub struct Session<'a> {
     shared: &'a Shared,
     carry: &'a mut Carry,
     window: usize,
-    keepalive: Option<Duration>,
-    last_rx: Instant,
-    last_tx: Instant,
-    ping_outstanding: bool,
+    keepalive: Keepalive,
     inbound_qos2: std::collections::HashSet<u16>,
     acks_after_write: Vec<u64>,
 }
@@ -97,16 +95,12 @@ impl<'a> Session<'a> {
         window: usize,
         keepalive: Duration,
     ) -> Session<'a> {
-        let now = Instant::now();
         Session {
             link,
             shared,
             carry,
             window: window.max(1),
-            keepalive: (!keepalive.is_zero()).then_some(keepalive),
-            last_rx: now,
-            last_tx: now,
-            ping_outstanding: false,
+            keepalive: Keepalive::new(keepalive),
             inbound_qos2: Default::default(),
             acks_after_write: Vec::new(),
         }
@@ -196,11 +190,8 @@ impl<'a> Session<'a> {
 
     fn next_timer(&mut self, window_open: bool) -> Instant {
         let mut at = Instant::now() + IDLE_HORIZON;
-        if let Some(k) = self.keepalive {
-            at = at.min(self.last_tx + k).min(self.last_rx + k * 3 / 2);
-            if !self.ping_outstanding {
-                at = at.min(self.last_rx + k);
-            }
+        if let Some(deadline) = self.keepalive.next_deadline() {
+            at = at.min(deadline);
         }
         if window_open {
             if let Some(token) = self.carry.pace.next_token_at() {
@@ -211,30 +202,24 @@ impl<'a> Session<'a> {
     }
 
     async fn tick(&mut self) -> Result<(), End> {
-        let Some(k) = self.keepalive else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        if now >= self.last_rx + k * 3 / 2 {
-            return Err(End::Lost(format!(
-                "nothing from the central broker for {:?} (keepalive {k:?}): link is dead",
-                now - self.last_rx
-            )));
+        match self.keepalive.due(Instant::now()) {
+            Due::Nothing => Ok(()),
+            Due::Dead(silent) => Err(End::Lost(format!(
+                "nothing from the central broker for {silent:?} (keepalive {:?}): link is dead",
+                self.keepalive.period().unwrap_or_default()
+            ))),
+            Due::Ping => {
+                self.encode(&Outgoing::PingReq)?;
+                self.keepalive.pinged();
+                self.flush().await
+            }
         }
-        let idle_tx = now >= self.last_tx + k;
-        let quiet_rx = now >= self.last_rx + k && !self.ping_outstanding;
-        if idle_tx || quiet_rx {
-            self.encode(&Outgoing::PingReq)?;
-            self.ping_outstanding = true;
-            self.flush().await?;
-        }
-        Ok(())
     }
 
     async fn on_read(&mut self, read: std::io::Result<usize>) -> Result<(), End> {
         match read {
             Ok(0) => return Err(End::Lost("connection closed by the central broker".into())),
-            Ok(_) => self.last_rx = Instant::now(),
+            Ok(_) => self.keepalive.received(),
             Err(e) => return Err(End::Lost(crate::tls::describe_io_error(&e))),
         }
         loop {
@@ -305,7 +290,7 @@ impl<'a> Session<'a> {
                     );
                 }
             }
-            Incoming::PingResp => self.ping_outstanding = false,
+            Incoming::PingResp => self.keepalive.pong(),
             Incoming::Disconnect(reason) => {
                 return Err(End::Lost(format!(
                     "central broker sent DISCONNECT: {reason}"
@@ -423,6 +408,7 @@ impl<'a> Session<'a> {
         }
         let limit = self
             .keepalive
+            .period()
             .map_or(WRITE_TIMEOUT_NO_KEEPALIVE, |k| k * 3 / 2);
         let link = &mut self.link;
         let write = async {
@@ -439,7 +425,7 @@ impl<'a> Session<'a> {
             }
         }
         self.link.wbuf.clear();
-        self.last_tx = Instant::now();
+        self.keepalive.sent();
         // QoS 0 records are done once written.
         let written = self.acks_after_write.len() as u64;
         for seq in self.acks_after_write.drain(..) {

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod edge;
 pub mod proxy;
 pub mod tls_cases;
 
