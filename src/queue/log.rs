@@ -11,14 +11,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use nix::fcntl::{Flock, FlockArg};
 
 use super::cursor::CursorFile;
 use super::policy::{Entry, Index, Place, State};
 use super::segment::{self, ReadError};
-use super::{Inner, Pending, QueueError, QueueOptions, Shared, now_ms};
+use super::{Inner, Pending, PendingItem, QueueError, QueueOptions, Shared, now_ms};
 
 /// Name of the cursor file inside the queue directory.
 pub const CURSOR_FILE: &str = "cursor";
+/// Name of the lock file: one process, one queue handle per directory.
+pub const LOCK_FILE: &str = "lock";
 /// How often the writer wakes without work: age sweep, cursor, segment deletion.
 const TICK: Duration = Duration::from_millis(500);
 /// The cursor is stored at most this often (and at close, and before deleting segments).
@@ -32,6 +35,25 @@ pub(super) struct Recovered {
     pub index: Index,
     pub segments: BTreeMap<u64, u64>,
     pub cursor: CursorFile,
+    pub lock: Flock<File>,
+}
+
+/// Takes the directory's lock: two writers on one log would interleave their frames.
+fn lock_dir(dir: &Path) -> Result<Flock<File>, QueueError> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| QueueError::io(&path, e))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        let why = io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!("queue directory already in use by another queue handle ({errno})"),
+        );
+        QueueError::io(&path, why)
+    })
 }
 
 /// Fsyncs a directory so created or deleted entries survive a power cut.
@@ -57,12 +79,12 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, QueueError> {
 /// stored cursor.
 pub(super) fn recover(dir: &Path, opts: &QueueOptions) -> Result<Recovered, QueueError> {
     fs::create_dir_all(dir).map_err(|e| QueueError::io(dir, e))?;
+    let lock = lock_dir(dir)?;
     let cursor_path = dir.join(CURSOR_FILE);
     let cursor = CursorFile::open(&cursor_path).map_err(|e| QueueError::io(&cursor_path, e))?;
     let max_age_ms = opts.max_age.as_millis().min(u128::from(u64::MAX)) as u64;
     let mut index = Index::new(cursor.value(), opts.max_bytes, max_age_ms, opts.overflow);
     let mut segments = BTreeMap::new();
-    let mut dir_changed = false;
     let mut last_seq: Option<u64> = None;
     for first in list_segments(dir)? {
         let path = dir.join(segment::file_name(first));
@@ -92,20 +114,19 @@ pub(super) fn recover(dir: &Path, opts: &QueueOptions) -> Result<Recovered, Queu
         }
         if end.valid_len == 0 {
             fs::remove_file(&path).map_err(|e| QueueError::io(&path, e))?;
-            dir_changed = true;
         } else {
             segments.insert(first, end.valid_len);
         }
     }
-    if dir_changed || segments.is_empty() {
-        sync_dir(dir)?;
-    }
+    // Makes the lock and cursor files (if new) and any deletion above durable.
+    sync_dir(dir)?;
     index.bump_next_seq(cursor.value());
     index.enforce_max_bytes();
     Ok(Recovered {
         index,
         segments,
         cursor,
+        lock,
     })
 }
 
@@ -199,41 +220,67 @@ impl Writer {
         (batch, st.closed)
     }
 
-    /// Writes one batch durably and tells its records and waiters how it went.
+    /// Writes one batch durably, in as few writes as segment boundaries allow (usually one),
+    /// and tells its records and waiters how it went.
     fn commit(&mut self, batch: Pending) {
-        let first_seq = batch.items.first().map_or(0, |i| i.0);
-        let result = self.write(&batch.buf, first_seq);
+        let mut items = batch.items.into_iter().peekable();
+        let mut start = 0usize;
+        while items.peek().is_some() {
+            let room = self.room();
+            let mut chunk = Vec::new();
+            let mut len = 0u64;
+            while let Some(item) = items.next_if(|i| chunk.is_empty() || len + i.len <= room) {
+                len += item.len;
+                chunk.push(item);
+            }
+            let end = start + len as usize;
+            let first_seq = chunk.first().map_or(0, |i| i.seq);
+            let result = self.write(&batch.buf[start..end], first_seq);
+            self.settle(chunk, result);
+            start = end;
+        }
+    }
+
+    /// Bytes that fit before a new segment is started (a whole one if it starts now).
+    fn room(&self) -> u64 {
+        let seg = self.shared.opts.segment_bytes;
+        match &self.active {
+            Some(a) if a.size < seg => seg - a.size,
+            _ => seg,
+        }
+    }
+
+    fn settle(&mut self, chunk: Vec<PendingItem>, result: Result<(u64, u64), QueueError>) {
         let mut st = self.shared.lock();
         match &result {
             Ok((seg, base)) => {
                 let mut offset = *base;
-                for &(seq, len, _) in &batch.items {
-                    st.index.placed(seq, *seg, offset);
-                    offset += len;
+                for item in &chunk {
+                    st.index.placed(item.seq, *seg, offset);
+                    offset += item.len;
                 }
                 st.segments.insert(*seg, offset);
             }
             Err(e) => {
-                tracing::error!(error = %e, records = batch.items.len(),
+                tracing::error!(error = %e, records = chunk.len(),
                     "bridge queue write failed; their publishers are not acknowledged");
-                for &(seq, _, spilled) in &batch.items {
-                    st.index.write_failed(seq, spilled);
+                for item in &chunk {
+                    st.index.write_failed(item.seq, item.waiter.is_none());
                 }
             }
         }
         drop(st);
         let outcome = result.map(|_| ());
-        for w in batch.waiters {
+        for w in chunk.into_iter().filter_map(|i| i.waiter) {
             let _ = w.send(outcome.clone());
         }
     }
 
     /// Appends `buf` to the active segment with one write and one fdatasync.
     fn write(&mut self, buf: &[u8], first_seq: u64) -> Result<(u64, u64), QueueError> {
-        let full = self
-            .active
-            .as_ref()
-            .is_none_or(|a| a.size > 0 && a.size + buf.len() as u64 > self.shared.opts.segment_bytes);
+        let full = self.active.as_ref().is_none_or(|a| {
+            a.size > 0 && a.size + buf.len() as u64 > self.shared.opts.segment_bytes
+        });
         if full {
             self.rotate(first_seq)?;
         }
@@ -285,10 +332,8 @@ impl Writer {
         let (cursor, doomed) = {
             let shared = self.shared.clone();
             let mut st = shared.lock();
-            let swept = st.index.sweep(now_ms());
-            if swept > 0 {
-                tracing::warn!(dropped = swept, "bridge queue: records older than max_age dropped");
-            }
+            st.index.sweep(now_ms());
+            st.report_drops(&shared.dir);
             self.seal_if_drained(&st, closing);
             let cursor = st.index.cursor();
             (cursor, self.consumed_segments(&st, cursor))

@@ -29,6 +29,8 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 4 << 20;
 pub const MIN_SEGMENT_BYTES: u64 = 64 << 10;
 /// Segments per max_bytes when that makes them smaller than the default.
 const SEGMENTS_PER_QUEUE: u64 = 8;
+/// Drops are logged at most this often (with the count since the last line).
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Bounds and durability of one queue.
 #[derive(Debug, Clone)]
@@ -137,13 +139,23 @@ pub struct QueueStats {
     pub io_lost: u64,
 }
 
-/// Frames handed to the writer, in sequence order.
+/// Waiter of one appended record.
+type Waiter = oneshot::Sender<Result<(), QueueError>>;
+
+/// One frame handed to the writer.
+#[derive(Debug)]
+struct PendingItem {
+    seq: u64,
+    len: u64,
+    /// None for a record spilled from memory (nobody waits for it).
+    waiter: Option<Waiter>,
+}
+
+/// Frames handed to the writer, in sequence order, encoded back to back.
 #[derive(Debug, Default)]
 struct Pending {
     buf: Vec<u8>,
-    /// (seq, frame length, spilled from memory rather than appended)
-    items: Vec<(u64, u64, bool)>,
-    waiters: Vec<oneshot::Sender<Result<(), QueueError>>>,
+    items: Vec<PendingItem>,
 }
 
 impl Pending {
@@ -151,11 +163,11 @@ impl Pending {
         self.items.is_empty()
     }
 
-    fn push(&mut self, seq: u64, enqueued_ms: u64, key: Option<&str>, data: &[u8], spilled: bool) {
+    fn push(&mut self, seq: u64, rec: (u64, Option<&str>, &[u8]), waiter: Option<Waiter>) {
         let start = self.buf.len();
-        segment::encode(&mut self.buf, seq, enqueued_ms, key, data);
+        segment::encode(&mut self.buf, seq, rec.0, rec.1, rec.2);
         let len = (self.buf.len() - start) as u64;
-        self.items.push((seq, len, spilled));
+        self.items.push(PendingItem { seq, len, waiter });
     }
 }
 
@@ -171,6 +183,26 @@ struct Inner {
     reader: Option<(u64, std::fs::File)>,
     uplink_up: bool,
     closed: bool,
+    /// Drop counters (overflow, age) as last logged, and when.
+    drops_logged: (u64, u64),
+    drops_logged_at: Option<std::time::Instant>,
+}
+
+impl Inner {
+    /// Logs drops since the last report, at most once per [`DROP_LOG_INTERVAL`].
+    fn report_drops(&mut self, dir: &Path) {
+        let c = self.index.counters;
+        let now = (c.dropped_overflow, c.dropped_age);
+        let recent = self.drops_logged_at.is_some_and(|t| t.elapsed() < DROP_LOG_INTERVAL);
+        if now == self.drops_logged || recent {
+            return;
+        }
+        tracing::warn!(dir = %dir.display(),
+            dropped_overflow = now.0 - self.drops_logged.0, dropped_age = now.1 - self.drops_logged.1,
+            total_overflow = now.0, total_age = now.1, "bridge queue dropped messages");
+        self.drops_logged = now;
+        self.drops_logged_at = Some(std::time::Instant::now());
+    }
 }
 
 #[derive(Debug)]
@@ -181,6 +213,8 @@ struct Shared {
     wake_writer: Condvar,
     readable: Notify,
     writer: Mutex<Option<JoinHandle<Result<(), QueueError>>>>,
+    /// Held until close (or the last handle is gone and the writer has stopped).
+    dir_lock: Mutex<Option<nix::fcntl::Flock<std::fs::File>>>,
 }
 
 impl Shared {
@@ -227,7 +261,7 @@ pub fn now_ms() -> u64 {
 
 fn spill(st: &mut Inner) {
     for (seq, enqueued_ms, key, data) in st.index.spill() {
-        st.pending.push(seq, enqueued_ms, key.as_deref(), &data, true);
+        st.pending.push(seq, (enqueued_ms, key.as_deref(), &data), None);
     }
 }
 
@@ -245,10 +279,13 @@ impl Queue {
                 reader: None,
                 uplink_up: false,
                 closed: false,
+                drops_logged: (0, 0),
+                drops_logged_at: None,
             }),
             wake_writer: Condvar::new(),
             readable: Notify::new(),
             writer: Mutex::new(None),
+            dir_lock: Mutex::new(Some(recovered.lock)),
         });
         let writer = log::Writer::new(shared.clone(), recovered.cursor);
         let handle = std::thread::Builder::new()
@@ -275,9 +312,9 @@ impl Queue {
         if st.closed {
             return Err(QueueError::Closed);
         }
-        if !st.index.admit(len) {
-            drop(st);
-            tracing::debug!(dir = %self.shared.dir.display(), "bridge queue full: newest dropped");
+        let admitted = st.index.admit(len);
+        st.report_drops(&self.shared.dir);
+        if !admitted {
             return Err(QueueError::Full);
         }
         let in_memory = self.shared.opts.durability == Durability::Outage && st.uplink_up;
@@ -294,8 +331,8 @@ impl Queue {
         if in_memory {
             let _ = tx.send(Ok(()));
         } else {
-            st.pending.push(seq, rec.enqueued_ms, key.as_deref(), &rec.data, false);
-            st.pending.waiters.push(tx);
+            let frame = (rec.enqueued_ms, key.as_deref(), &rec.data[..]);
+            st.pending.push(seq, frame, Some(tx));
             self.shared.wake_writer.notify_one();
         }
         drop(st);
@@ -331,6 +368,7 @@ impl Queue {
             };
             out.push((p.seq, rec));
         }
+        st.report_drops(&self.shared.dir);
         out
     }
 
@@ -399,7 +437,10 @@ impl Queue {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        match handle.map(JoinHandle::join) {
+        let result = handle.map(JoinHandle::join);
+        // The writer is gone: the directory may be opened again.
+        drop(self.shared.dir_lock.lock().unwrap_or_else(|p| p.into_inner()).take());
+        match result {
             Some(Ok(result)) => result,
             Some(Err(_)) => Err(QueueError::io(
                 &self.shared.dir,
