@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
+
 /// What an inflight packet id waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -18,12 +20,35 @@ pub enum Stage {
 }
 
 /// One packet id in use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
     /// The queue record it carries; None for notifications and SUBSCRIBE.
     pub seq: Option<u64>,
     /// What it waits for.
     pub stage: Stage,
+    /// The record's encoded message, to send again into a kept session even
+    /// if the queue has dropped the record meanwhile (limits, max_age).
+    pub data: Option<Bytes>,
+}
+
+impl Pending {
+    /// A notification or SUBSCRIBE: nothing in the queue.
+    pub fn control(stage: Stage) -> Pending {
+        Pending {
+            seq: None,
+            stage,
+            data: None,
+        }
+    }
+
+    /// Queue record `seq` carrying `data`.
+    pub fn record(seq: u64, stage: Stage, data: Bytes) -> Pending {
+        Pending {
+            seq: Some(seq),
+            stage,
+            data: Some(data),
+        }
+    }
 }
 
 /// Packet ids in use on the uplink; kept across reconnects when the broker
@@ -61,11 +86,11 @@ impl Inflight {
         for _ in 0..u16::MAX {
             self.last = self.last.checked_add(1).unwrap_or(1);
             if !self.by_pkid.contains_key(&self.last) {
-                self.by_pkid.insert(self.last, pending);
                 self.qos2 += usize::from(is_qos2(pending.stage));
                 if let Some(seq) = pending.seq {
                     self.by_seq.insert(seq, self.last);
                 }
+                self.by_pkid.insert(self.last, pending);
                 return Some(self.last);
             }
         }
@@ -112,11 +137,16 @@ impl Inflight {
     }
 
     /// The broker kept our session: keep queue records, forget the rest
-    /// (notifications and SUBSCRIBEs are sent afresh).
-    pub fn keep_queued(&mut self) {
+    /// (notifications and SUBSCRIBEs are sent afresh). Returns what to send
+    /// again, oldest first, with packet ids.
+    pub fn keep_queued(&mut self) -> Vec<(u16, Pending)> {
         self.by_pkid
             .retain(|_, p| p.seq.is_some() && p.stage != Stage::SubAck);
         self.qos2 = self.by_pkid.values().filter(|p| is_qos2(p.stage)).count();
+        let mut kept: Vec<(u16, Pending)> =
+            self.by_pkid.iter().map(|(k, p)| (*k, p.clone())).collect();
+        kept.sort_by_key(|(_, p)| p.seq);
+        kept
     }
 }
 
@@ -125,10 +155,7 @@ mod tests {
     use super::*;
 
     fn queued(seq: u64) -> Pending {
-        Pending {
-            seq: Some(seq),
-            stage: Stage::PubAck,
-        }
+        Pending::record(seq, Stage::PubAck, Bytes::from_static(b"m"))
     }
 
     #[test]
@@ -139,7 +166,7 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(f.by_seq(11), Some((b, Stage::PubAck)));
         assert_eq!(f.complete(a).unwrap().seq, Some(10));
-        assert_eq!(f.complete(a), None, "a second ack is ignored");
+        assert!(f.complete(a).is_none(), "a second ack is ignored");
         assert_eq!(f.by_seq(10), None);
         assert_eq!(f.len(), 1);
     }
@@ -161,26 +188,19 @@ mod tests {
     fn session_kept_keeps_only_queue_records() {
         let mut f = Inflight::default();
         let q = f.insert(queued(5)).unwrap();
-        f.insert(Pending {
-            seq: None,
-            stage: Stage::PubAck,
-        })
-        .unwrap();
-        f.insert(Pending {
-            seq: None,
-            stage: Stage::SubAck,
-        })
-        .unwrap();
+        f.insert(Pending::control(Stage::PubAck)).unwrap();
+        f.insert(Pending::control(Stage::SubAck)).unwrap();
         let q2 = f
-            .insert(Pending {
-                seq: Some(6),
-                stage: Stage::PubRec,
-            })
+            .insert(Pending::record(6, Stage::PubRec, Bytes::from_static(b"m")))
             .unwrap();
         assert_eq!(f.qos2_len(), 1);
         assert!(f.released(q2));
         assert!(!f.released(q), "PUBREC for a QoS 1 id changes nothing");
-        f.keep_queued();
+        let kept = f.keep_queued();
+        assert_eq!(
+            kept.iter().map(|(_, p)| p.seq).collect::<Vec<_>>(),
+            vec![Some(5), Some(6)]
+        );
         assert_eq!(f.len(), 2);
         assert_eq!(f.qos2_len(), 1);
         assert_eq!(f.stage(q2), Some(Stage::PubComp));

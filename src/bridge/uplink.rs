@@ -162,11 +162,12 @@ impl Uplink {
         on_backup: bool,
         shutdown: &CancellationToken,
     ) -> End {
-        if accepted.session_present {
-            carry.inflight.keep_queued();
+        let kept = if accepted.session_present {
+            carry.inflight.keep_queued()
         } else {
             carry.inflight.clear();
-        }
+            Vec::new()
+        };
         let window = usize::from(self.cfg.inflight)
             .min(accepted.receive_max.map_or(usize::MAX, usize::from));
         let queue = &self.shared.queue;
@@ -181,7 +182,7 @@ impl Uplink {
         self.local_state(true).await;
         let mut session = Session::new(link, &self.shared, carry, window, self.cfg.keepalive.get());
         let failback_at = on_backup.then(|| Instant::now() + self.cfg.failback_after.get());
-        let end = match session.open().await {
+        let end = match session.open(kept).await {
             Ok(()) => session.run(shutdown, failback_at).await,
             Err(end) => end,
         };

@@ -12,7 +12,9 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
-use super::codec::{self, Incoming, OutPublish, Outgoing, Verdict, Version};
+mod outbound;
+
+use super::codec::{self, Incoming, OutPublish, Outgoing, Verdict};
 use super::connect::Link;
 use super::inflight::{Inflight, Pending, Stage};
 use super::keepalive::{Due, Keepalive};
@@ -20,8 +22,8 @@ use super::pace::Pace;
 use super::rules::Rules;
 use super::status::Counters;
 use super::{inbound, notify};
-use crate::queue::{Queue, Record};
-use crate::router::message::{Message, Props, QoS, now_ms};
+use crate::queue::Queue;
+use crate::router::message::{Message, Props, QoS};
 
 /// Writes to a link with no keepalive must still finish within this.
 const WRITE_TIMEOUT_NO_KEEPALIVE: Duration = Duration::from_secs(60);
@@ -29,12 +31,6 @@ const WRITE_TIMEOUT_NO_KEEPALIVE: Duration = Duration::from_secs(60);
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Timer horizon when nothing is due.
 const IDLE_HORIZON: Duration = Duration::from_secs(3600);
-/// QoS 2 messages in flight at most. Mosquitto takes no more than
-/// max_inflight_messages (default 20) awaiting PUBREL from one client and, over
-/// MQTT 3.1.1, drops the rest behind a PUBREC that cannot say so.
-pub const QOS2_INFLIGHT_MAX: usize = 20;
-/// MQTT 5 user property carrying a stable id per queued message.
-pub const MSG_ID_PROPERTY: &str = "edgemq-msg-id";
 
 /// Everything a session needs that outlives it.
 pub struct Shared {
@@ -106,14 +102,12 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Subscribes to the inbound filters and publishes the remote "1" state.
-    pub async fn open(&mut self) -> Result<(), End> {
+    /// Subscribes to the inbound filters, publishes the remote "1" state and
+    /// re-sends what a kept session still has in flight.
+    pub async fn open(&mut self, kept: Vec<(u16, Pending)>) -> Result<(), End> {
         let filters = self.shared.rules.subscriptions();
         if !filters.is_empty() {
-            let pending = Pending {
-                seq: None,
-                stage: Stage::SubAck,
-            };
+            let pending = Pending::control(Stage::SubAck);
             if let Some(pkid) = self.carry.inflight.insert(pending) {
                 self.encode(&Outgoing::Subscribe(pkid, &filters))?;
             }
@@ -121,15 +115,13 @@ impl<'a> Session<'a> {
         if let Some(topic) = self.shared.state_topic.clone() {
             self.publish_state(&topic, true)?;
         }
+        self.resume(kept)?;
         self.flush().await
     }
 
     fn publish_state(&mut self, topic: &str, up: bool) -> Result<(), End> {
         // "1" is acknowledged so it survives; "0" at goodbye cannot wait for an ack.
-        let pending = Pending {
-            seq: None,
-            stage: Stage::PubAck,
-        };
+        let pending = Pending::control(Stage::PubAck);
         let pkid = if up {
             self.carry.inflight.insert(pending)
         } else {
@@ -178,14 +170,6 @@ impl<'a> Session<'a> {
                 return end;
             }
         }
-    }
-
-    /// Records that may be taken now: the window, and never more than
-    /// QOS2_INFLIGHT_MAX exactly-once messages in flight (any taken record may be QoS 2).
-    fn free_slots(&self) -> usize {
-        let inflight = &self.carry.inflight;
-        let window = self.window.saturating_sub(inflight.len());
-        window.min(QOS2_INFLIGHT_MAX.saturating_sub(inflight.qos2_len()))
     }
 
     fn next_timer(&mut self, window_open: bool) -> Instant {
@@ -299,100 +283,6 @@ impl<'a> Session<'a> {
             other => return Err(End::Lost(format!("protocol error: unexpected {other:?}"))),
         }
         Ok(())
-    }
-
-    /// The broker acknowledged `pkid`: release its queue record.
-    fn completed(&mut self, pkid: u16, refused: Option<String>) {
-        let Some(pending) = self.carry.inflight.complete(pkid) else {
-            tracing::debug!(pkid, "acknowledgement for a packet id not in flight");
-            return;
-        };
-        let Some(seq) = pending.seq else { return };
-        self.shared.queue.ack(seq);
-        self.shared.counters.acked(1);
-        if let Some(reason) = refused {
-            tracing::warn!(seq, %reason, "central broker refused a message; dropped");
-            self.shared.counters.dropped(1);
-        }
-    }
-
-    async fn pull(&mut self, free: usize) -> Result<(), End> {
-        let n = self.carry.pace.available(free);
-        if n == 0 {
-            return Ok(());
-        }
-        let batch = self.shared.queue.next_batch(n);
-        self.carry.pace.take(batch.len());
-        for (seq, record) in batch {
-            self.send_record(seq, record)?;
-        }
-        self.flush().await
-    }
-
-    fn send_record(&mut self, seq: u64, record: Record) -> Result<(), End> {
-        let msg = match Message::decode(record.data) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!(seq, error = %e, "undecodable queue record; dropped");
-                self.drop_record(seq);
-                return Ok(());
-            }
-        };
-        let now = now_ms();
-        if msg.is_expired(now) {
-            tracing::debug!(seq, topic = %msg.topic, "message expired in the queue; dropped");
-            self.drop_record(seq);
-            return Ok(());
-        }
-        if self.carry.max_sent_seq.is_some_and(|max| seq <= max) {
-            self.shared.counters.duplicates(1);
-        }
-        self.carry.max_sent_seq = Some(self.carry.max_sent_seq.map_or(seq, |m| m.max(seq)));
-        let (pkid, dup) = match self.carry.inflight.by_seq(seq) {
-            Some((pkid, Stage::PubComp)) => return self.encode(&Outgoing::PubRel(pkid)),
-            Some((pkid, _)) => (pkid, true),
-            None if msg.qos == QoS::AtMostOnce => {
-                self.acks_after_write.push(seq);
-                (0, false)
-            }
-            None => {
-                let stage = if msg.qos == QoS::ExactlyOnce {
-                    Stage::PubRec
-                } else {
-                    Stage::PubAck
-                };
-                let pending = Pending {
-                    seq: Some(seq),
-                    stage,
-                };
-                let pkid = self
-                    .carry
-                    .inflight
-                    .insert(pending)
-                    .ok_or_else(|| End::Lost("no free packet id (65,535 in flight)".into()))?;
-                (pkid, false)
-            }
-        };
-        let expiry = msg.remaining_expiry(now);
-        let msg_id = (self.shared.message_id_property && self.link.version == Version::V5)
-            .then(|| (MSG_ID_PROPERTY, format!("{:x}-{:x}", msg.received_ms, seq)));
-        self.shared.counters.sent(1);
-        self.encode(&Outgoing::Publish(OutPublish {
-            topic: &msg.topic,
-            payload: msg.payload.clone(),
-            qos: msg.qos,
-            retain: msg.retain,
-            dup,
-            pkid,
-            props: &msg.props,
-            expiry,
-            msg_id,
-        }))
-    }
-
-    fn drop_record(&mut self, seq: u64) {
-        self.shared.queue.ack(seq);
-        self.shared.counters.dropped(1);
     }
 
     fn encode(&mut self, packet: &Outgoing) -> Result<(), End> {
