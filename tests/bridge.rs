@@ -132,6 +132,12 @@ async fn silent_link_is_detected_and_heals() {
     let s = edge
         .wait_for("drained", |s| s.queue_messages == 0 && s.connected)
         .await;
+    // The broker kept the session: what was in flight went out again under
+    // its packet id with DUP set (Mosquitto logs "d1").
+    assert!(
+        w.central.log().contains("(d1, q1"),
+        "no DUP re-send in the central log"
+    );
     // What went into the frozen link was never acknowledged, so it went out again.
     assert!(s.duplicates >= 1 && s.duplicates <= 55, "{s:?}");
     edge.stop().await;

@@ -14,7 +14,7 @@ use tokio::time::timeout;
 
 use super::codec::{self, ConnectSpec, Incoming, Outgoing, Version};
 use super::notify;
-use crate::config::model::{Bridge, BridgeTls, Protocol};
+use crate::config::model::{Bridge, BridgeTls, Protocol, Secret};
 use crate::tls::{self, TlsError};
 
 /// TCP connect to one address.
@@ -137,8 +137,8 @@ pub fn host_of(address: &str) -> &str {
 /// What we send in CONNECT for this bridge.
 pub fn connect_spec(cfg: &Bridge, client_id: &str) -> Result<ConnectSpec, String> {
     let password = match (&cfg.password, &cfg.password_file) {
-        (_, Some(file)) => Some(read_password_file(file)?),
-        (Some(p), None) => Some(p.expose().to_string()),
+        (_, Some(file)) => Some(Secret(read_password_file(file)?)),
+        (Some(p), None) => Some(p.clone()),
         (None, None) => None,
     };
     let will = cfg.notifications.then(|| {
@@ -247,7 +247,8 @@ mod tests {
         let mut cfg: Bridge = toml::from_str("name = \"c\"\naddresses = [\"h:1\"]").unwrap();
         cfg.password_file = Some(file.clone());
         let spec = connect_spec(&cfg, "id").unwrap();
-        assert_eq!(spec.password.as_deref(), Some("s3cret"));
+        assert_eq!(spec.password.as_ref().map(Secret::expose), Some("s3cret"));
+        assert!(!format!("{spec:?}").contains("s3cret"), "Debug hides it");
         assert!(spec.bridge_bit);
         assert_eq!(spec.will.unwrap().0, "$SYS/broker/connection/id/state");
         cfg.password_file = Some(dir.path().join("missing"));

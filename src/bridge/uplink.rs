@@ -52,6 +52,7 @@ impl Uplink {
             inflight: Inflight::default(),
             max_sent_seq: None,
             pace: Pace::new(self.cfg.queue.replay_rate),
+            inbound_qos2: Default::default(),
         };
         while let Some(address) = failover.current().map(str::to_string) {
             let span = tracing::info_span!("link", address = %address);
@@ -166,6 +167,7 @@ impl Uplink {
             carry.inflight.keep_queued()
         } else {
             carry.inflight.clear();
+            carry.inbound_qos2.clear();
             Vec::new()
         };
         let window = usize::from(self.cfg.inflight)

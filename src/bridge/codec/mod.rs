@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use rumqttc::mqttbytes as m4;
 use rumqttc::v5::mqttbytes as m5;
 
+use crate::config::model::Secret;
 use crate::router::message::{Props, QoS};
 
 /// Largest packet accepted from the central broker.
@@ -49,7 +50,7 @@ pub struct ConnectSpec {
     /// Username.
     pub username: Option<String>,
     /// Password (never logged).
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// Retained QoS 1 will: topic and payload.
     pub will: Option<(String, Bytes)>,
     /// 3.1.1: mark the connection as a bridge (protocol level 0x84).
@@ -186,7 +187,7 @@ mod tests {
             keepalive: 30,
             clean: false,
             username: Some("u".into()),
-            password: Some("p".into()),
+            password: Some(Secret("p".into())),
             will: Some(("s/state".into(), Bytes::from_static(b"0"))),
             bridge_bit: true,
             session_expiry: None,

@@ -59,7 +59,8 @@ fn connect_v4(spec: &ConnectSpec, buf: &mut BytesMut) -> Result<(), CodecError> 
         .map(|(t, p)| v4::LastWill::new(t.clone(), p.to_vec(), m4::QoS::AtLeastOnce, true));
     if spec.username.is_some() || spec.password.is_some() {
         let user = spec.username.clone().unwrap_or_default();
-        c.set_login(user, spec.password.clone().unwrap_or_default());
+        let password = spec.password.as_ref().map_or("", |p| p.expose());
+        c.set_login(user, password);
     }
     let start = buf.len();
     v4::Packet::Connect(c).write(buf, usize::MAX)?;

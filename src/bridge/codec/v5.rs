@@ -69,7 +69,7 @@ fn connect_v5(spec: &ConnectSpec) -> v5::Packet {
     let login = (spec.username.is_some() || spec.password.is_some()).then(|| {
         v5::Login::new(
             spec.username.clone().unwrap_or_default(),
-            spec.password.clone().unwrap_or_default(),
+            spec.password.as_ref().map_or("", |p| p.expose()),
         )
     });
     v5::Packet::Connect(connect, will, login)

@@ -3,6 +3,7 @@
 //! records only on PUBACK / PUBCOMP, answers inbound PUBLISHes, and keeps the
 //! link honest with PINGREQ and a dead-link deadline of 1.5× keepalive.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,6 +59,8 @@ pub struct Carry {
     pub max_sent_seq: Option<u64>,
     /// replay_rate limiter.
     pub pace: Pace,
+    /// Inbound QoS 2 packet ids delivered, awaiting PUBREL (kept with the session).
+    pub inbound_qos2: HashSet<u16>,
 }
 
 /// Why a session ended.
@@ -78,7 +81,6 @@ pub struct Session<'a> {
     carry: &'a mut Carry,
     window: usize,
     keepalive: Keepalive,
-    inbound_qos2: std::collections::HashSet<u16>,
     acks_after_write: Vec<u64>,
 }
 
@@ -97,7 +99,6 @@ impl<'a> Session<'a> {
             carry,
             window: window.max(1),
             keepalive: Keepalive::new(keepalive),
-            inbound_qos2: Default::default(),
             acks_after_write: Vec::new(),
         }
     }
@@ -244,7 +245,7 @@ impl<'a> Session<'a> {
             }
             Incoming::PubComp(pkid) => self.completed(pkid, None),
             Incoming::PubRel(pkid) => {
-                self.inbound_qos2.remove(&pkid);
+                self.carry.inbound_qos2.remove(&pkid);
                 self.encode(&Outgoing::PubComp(pkid))?;
             }
             Incoming::Publish {
@@ -255,7 +256,7 @@ impl<'a> Session<'a> {
                 pkid,
                 props,
             } => {
-                let fresh = qos != QoS::ExactlyOnce || self.inbound_qos2.insert(pkid);
+                let fresh = qos != QoS::ExactlyOnce || self.carry.inbound_qos2.insert(pkid);
                 if fresh {
                     inbound::deliver(self.shared, &topic, payload, qos, retain, props).await;
                 }
