@@ -71,9 +71,16 @@ pub fn drain_numbers(q: &Queue) -> Vec<u64> {
 }
 
 /// Checks the queue's numbers against what the writer reported.
-pub fn check(nums: &[u64], last_durable: Option<u64>, last_acked: Option<u64>) -> Result<(), String> {
+pub fn check(
+    nums: &[u64],
+    last_durable: Option<u64>,
+    last_acked: Option<u64>,
+) -> Result<(), String> {
     if let Some(w) = nums.windows(2).find(|w| w[1] != w[0] + 1) {
-        return Err(format!("order broken or gap: {} followed by {}", w[0], w[1]));
+        return Err(format!(
+            "order broken or gap: {} followed by {}",
+            w[0], w[1]
+        ));
     }
     let Some(durable) = last_durable else {
         return Ok(());
@@ -108,7 +115,9 @@ pub async fn write(dir: &Path) -> Result<(), String> {
             window.push_back((n, q.append(record(n)).map_err(|e| e.to_string())?));
             n += 1;
         }
-        let Some((m, commit)) = window.pop_front() else { continue };
+        let Some((m, commit)) = window.pop_front() else {
+            continue;
+        };
         match commit.await {
             Ok(Ok(())) => emit(format_args!("F {m}")),
             Ok(Err(e)) => return Err(format!("record {m}: {e}")),
@@ -166,12 +175,16 @@ pub async fn bench(dir: &Path, total: u64) -> Result<(), String> {
             inflight.push_back(q.append(record(n)).map_err(|e| e.to_string())?);
             if inflight.len() >= window {
                 if let Some(c) = inflight.pop_front() {
-                    c.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+                    c.await
+                        .map_err(|e| e.to_string())?
+                        .map_err(|e| e.to_string())?;
                 }
             }
         }
         for c in inflight {
-            c.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+            c.await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
         }
         let secs = start.elapsed().as_secs_f64();
         let per_record = (write_bytes() - written) as f64 / total as f64;
@@ -199,7 +212,11 @@ fn status_kib(field: &str) -> u64 {
 
 fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }
 
@@ -212,12 +229,16 @@ async fn backlog(dir: &Path, total: u64) -> Result<(), String> {
         inflight.push_back(q.append(record(n)).map_err(|e| e.to_string())?);
         if inflight.len() >= 256 {
             if let Some(c) = inflight.pop_front() {
-                c.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+                c.await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
             }
         }
     }
     for c in inflight {
-        c.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+        c.await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
     }
     q.close().map_err(|e| e.to_string())?;
     drop(q);
@@ -252,7 +273,10 @@ async fn backlog(dir: &Path, total: u64) -> Result<(), String> {
 #[allow(dead_code)] // unused where tests/queue.rs includes this file
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return eprintln!("runtime: {e}"),
     };
@@ -260,7 +284,9 @@ fn main() {
         ["write", dir] => rt.block_on(write(Path::new(dir))).map(|()| String::new()),
         ["verify", dir] => verify(Path::new(dir)),
         ["bench", dir, n] => match n.parse() {
-            Ok(n) => rt.block_on(bench(Path::new(dir), n)).map(|()| String::new()),
+            Ok(n) => rt
+                .block_on(bench(Path::new(dir), n))
+                .map(|()| String::new()),
             Err(_) => Err(format!("bad count {n}")),
         },
         _ => Err("usage: queue_powercut write DIR | verify DIR | bench DIR N".into()),

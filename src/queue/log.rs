@@ -1,8 +1,7 @@
-//! The queue log on disk: recovery on open (scan every segment, truncate a torn or corrupt
-//! tail), the writer thread (group commit: every pending frame in one write and one fdatasync),
-//! cursor persistence, and deletion of segments whose records are all done.
+//! The queue log's writer thread: group commit (every pending frame in one write and one
+//! fdatasync, split only at segment boundaries), segment rotation, cursor persistence, deletion
+//! of segments whose records are all done, and reads of records back from segments.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -11,17 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nix::fcntl::{Flock, FlockArg};
 
 use super::cursor::CursorFile;
-use super::policy::{Entry, Index, Place, State};
 use super::segment::{self, ReadError};
-use super::{Inner, Pending, PendingItem, QueueError, QueueOptions, Shared, now_ms};
+use super::{Inner, Pending, PendingItem, QueueError, Shared, now_ms};
+use crate::config::model::Durability;
 
-/// Name of the cursor file inside the queue directory.
-pub const CURSOR_FILE: &str = "cursor";
-/// Name of the lock file: one process, one queue handle per directory.
-pub const LOCK_FILE: &str = "lock";
 /// How often the writer wakes without work: age sweep, cursor, segment deletion.
 const TICK: Duration = Duration::from_millis(500);
 /// The cursor is stored at most this often (and at close, and before deleting segments).
@@ -30,112 +24,11 @@ const CURSOR_INTERVAL: Duration = Duration::from_secs(1);
 /// so the directory shrinks back after an outage.
 const DRAINED_ROTATE_DIVISOR: u64 = 4;
 
-/// What open found on disk.
-pub(super) struct Recovered {
-    pub index: Index,
-    pub segments: BTreeMap<u64, u64>,
-    pub cursor: CursorFile,
-    pub lock: Flock<File>,
-}
-
-/// Takes the directory's lock: two writers on one log would interleave their frames.
-fn lock_dir(dir: &Path) -> Result<Flock<File>, QueueError> {
-    let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| QueueError::io(&path, e))?;
-    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
-        let why = io::Error::new(
-            io::ErrorKind::WouldBlock,
-            format!("queue directory already in use by another queue handle ({errno})"),
-        );
-        QueueError::io(&path, why)
-    })
-}
-
 /// Fsyncs a directory so created or deleted entries survive a power cut.
 pub fn sync_dir(dir: &Path) -> Result<(), QueueError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| QueueError::io(dir, e))
-}
-
-fn list_segments(dir: &Path) -> Result<Vec<u64>, QueueError> {
-    let mut firsts = Vec::new();
-    for ent in fs::read_dir(dir).map_err(|e| QueueError::io(dir, e))? {
-        let ent = ent.map_err(|e| QueueError::io(dir, e))?;
-        if let Some(first) = ent.file_name().to_str().and_then(segment::parse_file_name) {
-            firsts.push(first);
-        }
-    }
-    firsts.sort_unstable();
-    Ok(firsts)
-}
-
-/// Scans every segment in `dir`, truncating torn tails, and indexes records at or after the
-/// stored cursor.
-pub(super) fn recover(dir: &Path, opts: &QueueOptions) -> Result<Recovered, QueueError> {
-    fs::create_dir_all(dir).map_err(|e| QueueError::io(dir, e))?;
-    let lock = lock_dir(dir)?;
-    let cursor_path = dir.join(CURSOR_FILE);
-    let cursor = CursorFile::open(&cursor_path).map_err(|e| QueueError::io(&cursor_path, e))?;
-    let max_age_ms = opts.max_age.as_millis().min(u128::from(u64::MAX)) as u64;
-    let mut index = Index::new(cursor.value(), opts.max_bytes, max_age_ms, opts.overflow);
-    let mut segments = BTreeMap::new();
-    let mut last_seq: Option<u64> = None;
-    for first in list_segments(dir)? {
-        let path = dir.join(segment::file_name(first));
-        let end = segment::scan(&path, |r| {
-            if r.seq < first || last_seq.is_some_and(|l| r.seq <= l) {
-                return false;
-            }
-            last_seq = Some(r.seq);
-            if r.seq >= cursor.value() {
-                index.push_recovered(Entry {
-                    seq: r.seq,
-                    enqueued_ms: r.enqueued_ms,
-                    key: r.key.map(Arc::from),
-                    len: r.frame_len,
-                    place: Place::Disk { seg: first, offset: r.offset },
-                    state: State::Unsent,
-                    data: None,
-                });
-            }
-            true
-        })
-        .map_err(|e| QueueError::io(&path, e))?;
-        if let Some(problem) = end.problem {
-            tracing::warn!(file = %path.display(), offset = end.valid_len, file_len = end.file_len,
-                problem, "bridge queue: truncating a torn or corrupt segment tail");
-            truncate(&path, end.valid_len)?;
-        }
-        if end.valid_len == 0 {
-            fs::remove_file(&path).map_err(|e| QueueError::io(&path, e))?;
-        } else {
-            segments.insert(first, end.valid_len);
-        }
-    }
-    // Makes the lock and cursor files (if new) and any deletion above durable.
-    sync_dir(dir)?;
-    index.bump_next_seq(cursor.value());
-    index.enforce_max_bytes();
-    Ok(Recovered {
-        index,
-        segments,
-        cursor,
-        lock,
-    })
-}
-
-fn truncate(path: &Path, len: u64) -> Result<(), QueueError> {
-    OpenOptions::new()
-        .write(true)
-        .open(path)
-        .and_then(|f| f.set_len(len).and_then(|()| f.sync_all()))
-        .map_err(|e| QueueError::io(path, e))
 }
 
 /// Reads record data back from segment `seg`, keeping that segment open for the next read.
@@ -148,7 +41,10 @@ pub(super) fn read_record(
 ) -> Result<Bytes, QueueError> {
     let path = dir.join(segment::file_name(seg));
     if reader.as_ref().is_none_or(|(s, _)| *s != seg) {
-        *reader = Some((seg, File::open(&path).map_err(|e| QueueError::io(&path, e))?));
+        *reader = Some((
+            seg,
+            File::open(&path).map_err(|e| QueueError::io(&path, e))?,
+        ));
     }
     let Some((_, file)) = reader.as_ref() else {
         return Err(QueueError::io(&path, io::Error::other("segment not open")));
@@ -259,7 +155,9 @@ impl Writer {
                     st.index.placed(item.seq, *seg, offset);
                     offset += item.len;
                 }
-                st.segments.insert(*seg, offset);
+                if let Some(last) = chunk.last() {
+                    st.segments.insert(*seg, last.seq + 1);
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, records = chunk.len(),
@@ -285,10 +183,17 @@ impl Writer {
             self.rotate(first_seq)?;
         }
         let Some(a) = self.active.as_mut() else {
-            return Err(QueueError::io(&self.shared.dir, io::Error::other("no active segment")));
+            return Err(QueueError::io(
+                &self.shared.dir,
+                io::Error::other("no active segment"),
+            ));
         };
         let base = a.size;
-        match a.file.write_all_at(buf, base).and_then(|()| a.file.sync_data()) {
+        match a
+            .file
+            .write_all_at(buf, base)
+            .and_then(|()| a.file.sync_data())
+        {
             Ok(()) => {
                 a.size += buf.len() as u64;
                 Ok((a.first, base))
@@ -329,19 +234,28 @@ impl Writer {
 
     /// Age sweep, cursor storage and deletion of consumed segments.
     fn maintain(&mut self, closing: bool) -> Result<(), QueueError> {
-        let (cursor, doomed) = {
+        let (cursor, doomed, on_disk) = {
             let shared = self.shared.clone();
             let mut st = shared.lock();
             st.index.sweep(now_ms());
+            st.index.compact();
             st.report_drops(&shared.dir);
-            self.seal_if_drained(&st, closing);
             let cursor = st.index.cursor();
-            (cursor, self.consumed_segments(&st, cursor))
+            self.seal_if_consumed(&st, cursor, closing);
+            (
+                cursor,
+                self.consumed_segments(&st, cursor),
+                !st.segments.is_empty(),
+            )
         };
+        // With no segment on disk a stale cursor skips nothing: not writing it keeps "outage"
+        // durability at zero writes while the uplink is up.
         let due = closing || !doomed.is_empty() || self.cursor_stored.elapsed() >= CURSOR_INTERVAL;
-        if cursor != self.cursor.value() && due {
+        if cursor != self.cursor.value() && due && on_disk {
             let path = self.cursor.path().to_path_buf();
-            self.cursor.store(cursor).map_err(|e| QueueError::io(&path, e))?;
+            self.cursor
+                .store(cursor)
+                .map_err(|e| QueueError::io(&path, e))?;
             self.cursor_stored = Instant::now();
         }
         if doomed.is_empty() {
@@ -363,16 +277,18 @@ impl Writer {
         sync_dir(&self.shared.dir)
     }
 
-    /// Stops appending to the active segment when every record is done and it is big enough
-    /// (any size at close), so it can be deleted.
-    fn seal_if_drained(&mut self, st: &Inner, closing: bool) {
-        let threshold = if closing {
+    /// Stops appending to the active segment once all its records are done and it is big enough
+    /// (any size at close, or while "outage" keeps new records in memory), so it can be deleted.
+    fn seal_if_consumed(&mut self, st: &Inner, cursor: u64, closing: bool) {
+        let Some(a) = &self.active else { return };
+        let in_memory = self.shared.opts.durability == Durability::Outage && st.uplink_up;
+        let threshold = if closing || in_memory {
             1
         } else {
             self.shared.opts.segment_bytes / DRAINED_ROTATE_DIVISOR
         };
-        let drained = st.index.is_empty() && st.pending.is_empty();
-        if drained && self.active.as_ref().is_some_and(|a| a.size >= threshold) {
+        let consumed = st.segments.get(&a.first).is_some_and(|&end| end <= cursor);
+        if consumed && a.size >= threshold {
             self.active = None;
         }
     }
@@ -380,18 +296,10 @@ impl Writer {
     /// Sealed segments whose records all lie below the cursor.
     fn consumed_segments(&self, st: &Inner, cursor: u64) -> Vec<u64> {
         let active = self.active.as_ref().map(|a| a.first);
-        let firsts: Vec<u64> = st.segments.keys().copied().collect();
-        let mut doomed = Vec::new();
-        for (i, &first) in firsts.iter().enumerate() {
-            if Some(first) == active {
-                break;
-            }
-            let end = firsts.get(i + 1).copied().unwrap_or(st.index.next_seq());
-            if end > cursor {
-                break;
-            }
-            doomed.push(first);
-        }
-        doomed
+        st.segments
+            .iter()
+            .filter(|&(&first, &end)| end <= cursor && Some(first) != active)
+            .map(|(&first, _)| first)
+            .collect()
     }
 }

@@ -133,7 +133,11 @@ pub fn scan(path: &Path, mut visit: impl FnMut(Scanned<'_>) -> bool) -> io::Resu
     let mut reader = BufReader::with_capacity(SCAN_BUFFER, file);
     let mut payload = Vec::new();
     let mut offset = 0u64;
-    let end = |valid_len, problem| ScanEnd { valid_len, file_len, problem };
+    let end = |valid_len, problem| ScanEnd {
+        valid_len,
+        file_len,
+        problem,
+    };
     loop {
         let left = file_len - offset;
         if left == 0 {
@@ -144,7 +148,9 @@ pub fn scan(path: &Path, mut visit: impl FnMut(Scanned<'_>) -> bool) -> io::Resu
         }
         let mut header = [0u8; FRAME_HEADER as usize];
         reader.read_exact(&mut header)?;
-        let len = u64::from(u32::from_le_bytes([header[0], header[1], header[2], header[3]]));
+        let len = u64::from(u32::from_le_bytes([
+            header[0], header[1], header[2], header[3],
+        ]));
         let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
         if !(RECORD_HEADER..=MAX_PAYLOAD).contains(&len) {
             return Ok(end(offset, Some("impossible record length")));
@@ -204,7 +210,8 @@ pub fn read_at(file: &File, offset: u64, frame_len: u64) -> Result<Decoded, Read
         return Err(ReadError::Corrupt("impossible record length"));
     }
     let mut frame = vec![0u8; frame_len as usize];
-    file.read_exact_at(&mut frame, offset).map_err(ReadError::Io)?;
+    file.read_exact_at(&mut frame, offset)
+        .map_err(ReadError::Io)?;
     let len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]);
     let crc = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
     if u64::from(len) + FRAME_HEADER != frame_len {
@@ -233,7 +240,13 @@ mod tests {
     fn write_records(path: &Path, n: u64) -> Vec<u8> {
         let mut buf = Vec::new();
         for seq in 0..n {
-            encode(&mut buf, seq, 1000 + seq, Some("k/1"), format!("data {seq}").as_bytes());
+            encode(
+                &mut buf,
+                seq,
+                1000 + seq,
+                Some("k/1"),
+                format!("data {seq}").as_bytes(),
+            );
         }
         File::create(path).unwrap().write_all(&buf).unwrap();
         buf
