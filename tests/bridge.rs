@@ -19,14 +19,10 @@ async fn two_thousand_qos1_messages_arrive_in_order() {
     }
     let w = World::new();
     let mut observer = Observer::start(w.central.plain_port, "meters/#").await;
-    let cfg = w.config(
-        "order",
-        &[w.central.address()],
-        "GW-0001",
-        "",
-        &w.ca(),
-        OUT_RULE,
-    );
+    // The address is an IP; the name checked is the certificate's DNS SAN.
+    let tls = format!("{}\nserver_name = \"localhost\"", w.ca());
+    let addr = [w.central.address()];
+    let cfg = w.config("order", &addr, "GW-0001", "", &tls, OUT_RULE);
     let edge = Edge::start(&cfg, &w.data("order"), false);
     edge.offer("seq", 0..2000).await;
     let got = observer.collect("meters/GW-0001/data/", 2000, WAIT).await;
