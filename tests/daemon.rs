@@ -9,27 +9,14 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
 
-use daemon_support::mqtt::{self, Client};
-use daemon_support::{Daemon, STOP_TIMEOUT, command, eventually, run_to_end, tempdir};
+use daemon_support::mqtt;
+use daemon_support::{
+    Daemon, STOP_TIMEOUT, basic_config, command, eventually, is_root, log_with_levels, proc_ids,
+    run_to_end, runtime_threads, tempdir,
+};
 use nix::sys::signal::Signal;
 
 const RECV: Duration = Duration::from_secs(3);
-
-/// A config with one anonymous loopback listener on an ephemeral port.
-fn basic_config(dir: &Path, extra: &str) -> String {
-    format!(
-        "data_dir = \"{}/data\"\n{extra}\n[[listener]]\nbind = \"127.0.0.1:0\"\n",
-        dir.display()
-    )
-}
-
-fn is_root() -> bool {
-    let root = nix::unistd::Uid::effective().is_root();
-    if !root {
-        eprintln!("note: not running as root; skipping this privilege test");
-    }
-    root
-}
 
 #[test]
 fn runs_on_builtin_defaults_without_a_config() {
@@ -64,7 +51,10 @@ fn runs_on_builtin_defaults_without_a_config() {
     let data = dir.path().join("edgemq-data");
     assert!(data.is_dir(), "data lands in ./edgemq-data");
     let (code, out, err) = run_to_end(dir.path(), &["status"], None);
-    assert_eq!(code, 0, "`edgemq status` finds the defaults daemon too: {err}");
+    assert_eq!(
+        code, 0,
+        "`edgemq status` finds the defaults daemon too: {err}"
+    );
     assert!(out.contains("2 clients connected"), "{out}");
     assert_eq!(d.stop(), 0);
 }
@@ -218,33 +208,6 @@ fn journald_gets_no_timestamps() {
     }
 }
 
-/// Starts with `log_level` in the config and `env` as EDGEMQ_LOG; returns the log.
-fn log_with_levels(log_level: &str, env: Option<&str>) -> String {
-    let dir = tempdir();
-    let sock = dir.path().join("mqtt.sock");
-    let toml = format!(
-        "data_dir = \"{d}/data\"\nlog_level = \"{log_level}\"\n[[listener]]\nbind = \"unix:{s}\"\n",
-        d = dir.path().display(),
-        s = sock.display()
-    );
-    let cfg = dir.path().join("edgemq.toml");
-    std::fs::write(&cfg, toml).unwrap();
-    let log = dir.path().join("l.log");
-    let mut c = command(dir.path(), &["run", "-c", cfg.to_str().unwrap()], &log);
-    if let Some(v) = env {
-        c.env("EDGEMQ_LOG", v);
-    }
-    let mut d = Daemon::spawn(c, &log);
-    let status = dir.path().join("data/edgemq.status.sock");
-    eventually(Duration::from_secs(10), || status.exists().then_some(())).expect("daemon started");
-    let s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
-    s.set_read_timeout(Some(mqtt::IO_TIMEOUT)).unwrap();
-    let (mut cl, _) = Client::connect(s, "lv", true, None).unwrap();
-    cl.ping().unwrap();
-    assert_eq!(d.stop(), 0);
-    d.log()
-}
-
 #[test]
 fn log_level_and_edgemq_log_are_respected() {
     let quiet = log_with_levels("warn", None);
@@ -267,15 +230,6 @@ fn log_level_and_edgemq_log_are_respected() {
         bad.contains("EDGEMQ_LOG"),
         "a bad EDGEMQ_LOG is reported:\n{bad}"
     );
-}
-
-/// Threads of `pid` named like the runtime's ("edgemq-rt": workers and blocking pool).
-fn runtime_threads(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|n| n.trim() == "edgemq-rt")
-        .count()
 }
 
 #[test]
@@ -302,19 +256,6 @@ fn one_worker_thread_runs_on_the_current_thread() {
         "one worker: the main thread runs every task"
     );
     assert_eq!(threads(4), Some(4), "four workers");
-}
-
-/// The `(real, effective, saved)` ids on the `Uid:`/`Gid:` line, and the `Groups:` line.
-fn proc_ids(pid: u32) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| -> Vec<u32> {
-        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
-        line[name.len()..]
-            .split_whitespace()
-            .map(|n| n.parse().unwrap())
-            .collect()
-    };
-    (field("Uid:"), field("Gid:"), field("Groups:"))
 }
 
 #[test]

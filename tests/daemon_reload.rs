@@ -226,11 +226,7 @@ fn sighup_during_startup_does_not_kill_the_daemon() {
 #[test]
 fn root_only_certificate_key_is_read_before_dropping_root() {
     use std::os::unix::fs::PermissionsExt;
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("note: not running as root; skipping this privilege test");
-        return;
-    }
-    if !have_tool("openssl") {
+    if !daemon_support::is_root() || !have_tool("openssl") {
         return;
     }
     let dir = tempdir();
@@ -371,15 +367,27 @@ fn sighup_reloads_the_acl_for_connected_clients_too() {
     let mut d = Daemon::start(p, &toml);
     let mut alice = login(&d.addr(), "alice", "alice", "alice-secret").unwrap();
     assert_eq!(alice.subscribe("a/#", 1).unwrap(), 1);
-    assert_eq!(alice.subscribe("b/#", 1).unwrap(), 0x80, "not in the ACL yet");
+    assert_eq!(
+        alice.subscribe("b/#", 1).unwrap(),
+        0x80,
+        "not in the ACL yet"
+    );
 
     std::fs::write(&acl, "user alice\ntopic read a/#\ntopic read b/#\n").unwrap();
     sighup(&mut d, 1);
-    assert_eq!(alice.subscribe("b/#", 1).unwrap(), 1, "same connection, new ACL");
+    assert_eq!(
+        alice.subscribe("b/#", 1).unwrap(),
+        1,
+        "same connection, new ACL"
+    );
 
     std::fs::write(&acl, "user alice\nbogus line\n").unwrap();
     sighup(&mut d, 2);
     assert!(d.log().contains("acl_file"), "{}", d.log());
-    assert_eq!(alice.subscribe("b/x", 1).unwrap(), 1, "the previous ACL stays in force");
+    assert_eq!(
+        alice.subscribe("b/x", 1).unwrap(),
+        1,
+        "the previous ACL stays in force"
+    );
     assert_eq!(d.stop(), 0);
 }

@@ -200,6 +200,72 @@ impl Drop for Reaped {
     }
 }
 
+/// A config with one anonymous loopback listener on an ephemeral port.
+pub fn basic_config(dir: &Path, extra: &str) -> String {
+    format!(
+        "data_dir = \"{}/data\"\n{extra}\n[[listener]]\nbind = \"127.0.0.1:0\"\n",
+        dir.display()
+    )
+}
+
+/// Whether the tests run as root; prints a skip note when not.
+pub fn is_root() -> bool {
+    let root = nix::unistd::Uid::effective().is_root();
+    if !root {
+        eprintln!("note: not running as root; skipping this privilege test");
+    }
+    root
+}
+
+/// Threads of `pid` named like the runtime's ("edgemq-rt": workers and blocking pool).
+pub fn runtime_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|n| n.trim() == "edgemq-rt")
+        .count()
+}
+
+/// The `(real, effective, saved)` ids on the `Uid:`/`Gid:` line, and the `Groups:` line.
+pub fn proc_ids(pid: u32) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> Vec<u32> {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        line[name.len()..]
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect()
+    };
+    (field("Uid:"), field("Gid:"), field("Groups:"))
+}
+
+/// Starts with `log_level` in the config and `env` as EDGEMQ_LOG; returns the log.
+pub fn log_with_levels(log_level: &str, env: Option<&str>) -> String {
+    let dir = tempdir();
+    let sock = dir.path().join("mqtt.sock");
+    let toml = format!(
+        "data_dir = \"{d}/data\"\nlog_level = \"{log_level}\"\n[[listener]]\nbind = \"unix:{s}\"\n",
+        d = dir.path().display(),
+        s = sock.display()
+    );
+    let cfg = dir.path().join("edgemq.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    let log = dir.path().join("l.log");
+    let mut c = command(dir.path(), &["run", "-c", cfg.to_str().unwrap()], &log);
+    if let Some(v) = env {
+        c.env("EDGEMQ_LOG", v);
+    }
+    let mut d = Daemon::spawn(c, &log);
+    let status = dir.path().join("data/edgemq.status.sock");
+    eventually(Duration::from_secs(10), || status.exists().then_some(())).expect("daemon started");
+    let s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    s.set_read_timeout(Some(mqtt::IO_TIMEOUT)).unwrap();
+    let (mut cl, _) = mqtt::Client::connect(s, "lv", true, None).unwrap();
+    cl.ping().unwrap();
+    assert_eq!(d.stop(), 0);
+    d.log()
+}
+
 /// A number unique within this test process (log file names).
 pub fn unique() -> usize {
     use std::sync::atomic::{AtomicUsize, Ordering};
