@@ -396,3 +396,46 @@ fn a_second_daemon_on_the_same_data_dir_is_refused() {
     c.ping().unwrap();
     assert_eq!(first.stop(), 0);
 }
+
+#[test]
+fn status_shows_a_bridge_queue_that_survives_a_restart() {
+    let dir = tempdir();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let bridge = format!(
+        "[[bridge]]\nname = \"central\"\naddresses = [\"{closed}\"]\nclient_id = \"GW-T\"\n\
+         [[bridge.topic]]\npattern = \"meters/#\"\ndirection = \"out\"\nqos = 1\n"
+    );
+    let cfg = format!("{}{bridge}", basic_config(dir.path(), ""));
+    let mut d = Daemon::start(dir.path(), &cfg);
+    let (mut publ, _) = mqtt::connect_tcp(&d.addr(), "meter", true, None).unwrap();
+    for i in 0..3 {
+        publ.publish("meters/power", format!("{i}").as_bytes(), 1)
+            .unwrap();
+    }
+    let status = || {
+        let cfg = dir.path().join("edgemq.toml");
+        let (code, out, err) =
+            run_to_end(dir.path(), &["status", "-c", cfg.to_str().unwrap()], None);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let out = status();
+    assert!(out.contains("bridge central: disconnected"), "{out}");
+    assert!(out.contains("queue: 3 messages"), "{out}");
+    assert_eq!(
+        d.stop(),
+        0,
+        "an uplink retrying a dead address does not delay the stop"
+    );
+
+    let mut d = Daemon::start(dir.path(), &cfg);
+    let out = status();
+    assert!(
+        out.contains("queue: 3 messages"),
+        "the queue survived the restart: {out}"
+    );
+    assert_eq!(d.stop(), 0);
+}
