@@ -439,3 +439,20 @@ fn status_shows_a_bridge_queue_that_survives_a_restart() {
     );
     assert_eq!(d.stop(), 0);
 }
+
+#[test]
+fn a_stalled_subscriber_does_not_hold_up_the_stop() {
+    let dir = tempdir();
+    let mut d = Daemon::start(dir.path(), &basic_config(dir.path(), ""));
+    // Subscribes, then never reads: its socket buffers fill up.
+    let (mut stalled, _) = mqtt::connect_tcp(&d.addr(), "stalled", true, None).unwrap();
+    stalled.subscribe("flood", 0).unwrap();
+    let (mut publ, _) = mqtt::connect_tcp(&d.addr(), "flooder", true, None).unwrap();
+    let payload = vec![b'x'; 64 * 1024];
+    for _ in 0..200 {
+        publ.publish("flood", &payload, 0).unwrap();
+    }
+    publ.ping().unwrap();
+    assert_eq!(d.stop(), 0, "within {STOP_TIMEOUT:?}");
+    drop(stalled);
+}
