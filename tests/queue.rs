@@ -172,14 +172,18 @@ async fn a_torn_or_corrupt_tail_is_truncated_on_open() {
     assert!(len > 100 * frame, "{len}");
     let bytes = std::fs::read(&path).unwrap();
     assert!(bytes[(100 * frame) as usize..].iter().all(|&b| b == 0));
-    let len = 100 * frame;
+    // A zero tail is a clean end: everything is there, the zeros are trimmed.
+    let q = Queue::open(dir.path(), opts(1 << 20)).unwrap();
+    assert_eq!(drain_numbers(&q), (0..100).collect::<Vec<_>>());
+    q.close().unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 100 * frame);
 
     // A power cut in the middle of the last record.
     std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
         .unwrap()
-        .set_len(len - 10)
+        .set_len(100 * frame - 10)
         .unwrap();
     let q = Queue::open(dir.path(), opts(1 << 20)).unwrap();
     assert_eq!(drain_numbers(&q), (0..99).collect::<Vec<_>>());
@@ -381,6 +385,26 @@ async fn a_failing_disk_fails_the_commit_and_the_queue_recovers() {
     q.close().unwrap();
     let q = Queue::open(dir.path(), opts(1 << 20)).unwrap();
     assert_eq!(drain_numbers(&q), vec![1, 2, 3]);
+    q.close().unwrap();
+}
+
+#[tokio::test]
+async fn one_flush_covers_every_append_that_arrived_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Queue::open(dir.path(), opts(1 << 20)).unwrap();
+    append_all(&q, 0..2000).await;
+    let s = q.stats();
+    assert_eq!(s.appended, 2000);
+    assert!(
+        s.flushes >= 1 && s.flushes <= 20,
+        "{} flushes for 2000 appends",
+        s.flushes
+    );
+    // Waiting for each commit before the next append: one flush per record.
+    for n in 2000..2010 {
+        q.append(record(n)).unwrap().await.unwrap().unwrap();
+    }
+    assert_eq!(q.stats().flushes, s.flushes + 10);
     q.close().unwrap();
 }
 

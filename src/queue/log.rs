@@ -173,6 +173,7 @@ impl Writer {
                 if let Some(last) = chunk.last() {
                     st.segments.insert(*seg, last.seq + 1);
                 }
+                st.flushes += 1;
             }
             Err(e) => {
                 tracing::error!(error = %e, records = chunk.len(),

@@ -79,6 +79,8 @@ struct Inner {
     reader: Option<(u64, std::fs::File)>,
     uplink_up: bool,
     closed: bool,
+    /// Successful group commits.
+    flushes: u64,
     /// Drop counters (overflow, age) as last logged, and when.
     drops_logged: (u64, u64),
     drops_logged_at: Option<std::time::Instant>,
@@ -180,6 +182,7 @@ impl Queue {
                 reader: None,
                 uplink_up: false,
                 closed: false,
+                flushes: 0,
                 drops_logged: (0, 0),
                 drops_logged_at: None,
             }),
@@ -328,6 +331,7 @@ impl Queue {
             appended: c.appended,
             acked: c.acked,
             io_lost: c.io_lost,
+            flushes: st.flushes,
         }
     }
 
