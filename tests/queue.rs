@@ -428,7 +428,18 @@ async fn wait_nonempty_wakes_on_append() {
         .await
         .unwrap()
         .unwrap();
+    // Rewind makes sent records sendable again; once drained and closed it stays pending.
+    assert_eq!(q.next_batch(10).len(), 1);
+    let idle = tokio::time::timeout(Duration::from_millis(100), q.wait_nonempty()).await;
+    assert!(idle.is_err());
+    q.rewind();
+    tokio::time::timeout(Duration::from_secs(2), q.wait_nonempty())
+        .await
+        .unwrap();
+    assert_eq!(q.next_batch(10).len(), 1);
     q.close().unwrap();
+    let closed = tokio::time::timeout(Duration::from_millis(100), q.wait_nonempty()).await;
+    assert!(closed.is_err(), "wait_nonempty must not spin after close");
 }
 
 /// Opens `dir` once a dropped queue's writer has let go of it.

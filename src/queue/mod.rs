@@ -279,17 +279,15 @@ impl Queue {
         out
     }
 
-    /// Resolves when next_batch would return something (or the queue is closed).
+    /// Resolves when next_batch would return something. After close it stays pending unless
+    /// records remain, so a select loop around it cannot spin.
     pub async fn wait_nonempty(&self) {
         loop {
             let notified = self.shared.readable.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
-                let mut st = self.shared.lock();
-                if st.closed || st.index.has_sendable(now_ms()) {
-                    return;
-                }
+            if self.shared.lock().index.has_sendable(now_ms()) {
+                return;
             }
             notified.await;
         }
