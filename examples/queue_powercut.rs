@@ -28,6 +28,8 @@ use edgemq::queue::{Commit, Queue, QueueOptions, Record, now_ms};
 pub const RECORD_BYTES: usize = 256;
 /// Appends in flight at once: stands for concurrent publishers and lets group commit gather.
 const WINDOW: usize = 64;
+/// Records per stretch of the writer's alternating batch sizes.
+const SLOW_STRETCH: u64 = 200;
 /// Records the writer's consumer leaves unacked, so a backlog always spans segments.
 const KEEP: u64 = 3000;
 /// Records acked per consumer step.
@@ -115,7 +117,14 @@ pub async fn write(dir: &Path) -> Result<(), String> {
     q.rewind();
     let mut window: VecDeque<(u64, Commit)> = VecDeque::new();
     while n < MAX_RECORDS {
-        while window.len() < WINDOW {
+        // Every fourth stretch of records goes one flush per record: small batches take the
+        // zero-extended write path, large ones the plain one.
+        let in_flight = if (n / SLOW_STRETCH) % 4 == 3 {
+            1
+        } else {
+            WINDOW
+        };
+        while window.len() < in_flight {
             window.push_back((n, q.append(record(n)).map_err(|e| e.to_string())?));
             n += 1;
         }
