@@ -4,7 +4,7 @@
 //! frame with one write and one fdatasync (group commit) before resolving their [`Commit`]s.
 //! `next_batch`/`ack`/`rewind` drive the uplink; the lowest unacked record is the cursor, stored
 //! now and then, and whole segments below it are deleted. On open every segment is scanned and a
-//! torn or corrupt tail is truncated (see `log.rs`).
+//! torn or corrupt tail is truncated (`recover.rs`); the writer thread lives in `log.rs`.
 
 mod cursor;
 mod entry;
