@@ -1,0 +1,457 @@
+//! Shared test helpers: the broker in-process (Server::start on 127.0.0.1:0
+//! with a temp data_dir) or as the real binary (config file, free port,
+//! SIGTERM/restart), a raw MQTT socket for byte-exact packets, rumqttc
+//! drivers, and the "tool must exist under CI" rule.
+#![allow(dead_code)]
+
+pub mod raw;
+
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use edgemq::server::{self, Server};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How long a test waits for something that should happen promptly.
+pub const WAIT: Duration = Duration::from_secs(5);
+/// How long a test waits to be sure something does NOT happen.
+pub const QUIET: Duration = Duration::from_millis(400);
+
+static LOG: Once = Once::new();
+
+/// Broker logs to stderr at EDGEMQ_LOG (default warn), once per test binary.
+pub fn init_logging() {
+    LOG.call_once(|| edgemq::daemon::init_logging("warn"));
+}
+
+/// Config text with one anonymous loopback listener on `bind`, `data_dir`,
+/// `[limits]` lines and any further tables.
+pub fn config_text(data_dir: &Path, bind: &str, limits: &str, extra: &str) -> String {
+    format!(
+        "data_dir = {dir:?}\nsys_interval = \"1s\"\n\n[limits]\nconnect_timeout = \"2s\"\n{limits}\n\n\
+         [[listener]]\nbind = {bind:?}\nallow_anonymous = true\n\n{extra}\n",
+        dir = data_dir.display().to_string(),
+    )
+}
+
+/// A broker running inside the test's runtime.
+pub struct TestBroker {
+    /// The TCP port it listens on.
+    pub port: u16,
+    /// Its temp dir (data_dir is `dir/data`).
+    pub dir: tempfile::TempDir,
+    /// The broker state, for counters.
+    pub broker: std::sync::Arc<edgemq::broker::Broker>,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestBroker {
+    /// Default limits.
+    pub async fn start() -> TestBroker {
+        Self::with("", "").await
+    }
+
+    /// With extra `[limits]` lines and extra tables.
+    pub async fn with(limits: &str, extra: &str) -> TestBroker {
+        init_logging();
+        let dir = tempfile::tempdir().unwrap();
+        let text = config_text(&dir.path().join("data"), "127.0.0.1:0", limits, extra);
+        let cfg = edgemq::config::parse_toml(&text, Path::new("test.toml"))
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let bound = server::bind_all(&cfg).unwrap();
+        let shutdown = CancellationToken::new();
+        let srv = Server::start(cfg, bound, shutdown.clone()).await.unwrap();
+        let port = port_of(&srv.addresses[0]);
+        let broker = srv.broker.clone();
+        let task = tokio::spawn(srv.wait());
+        TestBroker {
+            port,
+            dir,
+            broker,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    /// Graceful shutdown, waiting for it to finish.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(15), t)
+                .await
+                .expect("shutdown took too long")
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let l = StdListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// The real `edgemq` binary with a config file, stderr captured to a file.
+pub struct BinBroker {
+    /// Port of its listener.
+    pub port: u16,
+    /// data_dir.
+    pub data_dir: PathBuf,
+    /// The config file.
+    pub config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+    starts: usize,
+}
+
+impl BinBroker {
+    /// Writes `dir/edgemq.toml` (data in `dir/data`) and starts the binary.
+    pub fn start(dir: &Path, limits: &str, extra: &str) -> BinBroker {
+        let port = free_port();
+        let data_dir = dir.join("data");
+        let config = dir.join("edgemq.toml");
+        let bind = format!("127.0.0.1:{port}");
+        std::fs::write(&config, config_text(&data_dir, &bind, limits, extra)).unwrap();
+        let mut b = BinBroker {
+            port,
+            data_dir,
+            config,
+            log: dir.join("edgemq.log"),
+            child: None,
+            starts: 0,
+        };
+        b.spawn();
+        b
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_edgemq"))
+            .arg("run")
+            .arg("-c")
+            .arg(&self.config)
+            .env("EDGEMQ_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        self.starts += 1;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("edgemq exited with {st}:\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "edgemq did not listen:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit (code 0).
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                assert!(st.success(), "edgemq exited with {st}:\n{}", self.log());
+                return;
+            }
+            assert!(Instant::now() < deadline, "edgemq ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL (a crash).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again on the same config, port and data_dir.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Everything the broker logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for BinBroker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// True if `tool` runs. Missing: a test failure under CI=true, else a note and false (skip).
+pub fn have_tool(tool: &str, probe: &[&str]) -> bool {
+    let ok = Command::new(tool)
+        .args(probe)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is required under CI=true but is missing"
+        );
+        eprintln!("NOTE: {tool} not available; test skipped");
+    }
+    ok
+}
+
+/// Python 3 with paho-mqtt importable.
+pub fn have_paho() -> bool {
+    have_tool("python3", &["-c", "import paho.mqtt.client"])
+}
+
+/// Path of a script under tests/paho/.
+pub fn paho_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/paho")
+        .join(name)
+}
+
+/// A rumqttc v4 client whose event loop runs in a task; incoming packets arrive on `rx`.
+pub struct V4 {
+    /// The client handle.
+    pub client: rumqttc::AsyncClient,
+    /// Incoming packets, in order.
+    pub rx: mpsc::UnboundedReceiver<rumqttc::Packet>,
+    /// The event loop task (ends at the first connection error).
+    pub task: JoinHandle<Option<rumqttc::ConnectionError>>,
+}
+
+/// Connects a v4 client and waits for its CONNACK.
+pub async fn v4(opts: rumqttc::MqttOptions) -> V4 {
+    let (client, mut el) = rumqttc::AsyncClient::new(opts, 1024);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        loop {
+            match el.poll().await {
+                Ok(rumqttc::Event::Incoming(p)) => {
+                    if tx.send(p).is_err() {
+                        return None;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return Some(e),
+            }
+        }
+    });
+    match tokio::time::timeout(WAIT, rx.recv()).await {
+        Ok(Some(rumqttc::Packet::ConnAck(_))) => {}
+        other => panic!("no CONNACK: {other:?}"),
+    }
+    V4 { client, rx, task }
+}
+
+/// Options for a v4 client on localhost.
+pub fn v4_opts(id: &str, port: u16) -> rumqttc::MqttOptions {
+    let mut o = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(30));
+    o
+}
+
+impl V4 {
+    /// Subscribes and waits for the SUBACK; returns its return codes.
+    pub async fn subscribe(
+        &mut self,
+        filter: &str,
+        qos: rumqttc::QoS,
+    ) -> Vec<rumqttc::SubscribeReasonCode> {
+        self.client.subscribe(filter, qos).await.unwrap();
+        loop {
+            match self.next().await {
+                Some(rumqttc::Packet::SubAck(s)) => return s.return_codes,
+                Some(_) => continue,
+                None => panic!("no SUBACK"),
+            }
+        }
+    }
+
+    /// Next incoming packet within [`WAIT`].
+    pub async fn next(&mut self) -> Option<rumqttc::Packet> {
+        tokio::time::timeout(WAIT, self.rx.recv()).await.ok()?
+    }
+
+    /// Next PUBLISH within `t`, skipping other packets.
+    pub async fn publish_within(&mut self, t: Duration) -> Option<rumqttc::Publish> {
+        let deadline = tokio::time::Instant::now() + t;
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(rumqttc::Packet::Publish(p))) => return Some(p),
+                Ok(Some(_)) => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    /// Next PUBLISH within [`WAIT`], or panic.
+    pub async fn expect_publish(&mut self) -> rumqttc::Publish {
+        self.publish_within(WAIT).await.expect("no PUBLISH arrived")
+    }
+
+    /// Asserts that no PUBLISH arrives within [`QUIET`].
+    pub async fn expect_none(&mut self) {
+        if let Some(p) = self.publish_within(QUIET).await {
+            panic!("unexpected PUBLISH {p:?}");
+        }
+    }
+
+    /// Publishes and, for QoS ≥ 1, waits for the PUBACK / PUBCOMP.
+    pub async fn publish(&mut self, topic: &str, qos: rumqttc::QoS, retain: bool, payload: &[u8]) {
+        self.client
+            .publish(topic, qos, retain, payload.to_vec())
+            .await
+            .unwrap();
+        let want_ack = |p: &rumqttc::Packet| match qos {
+            rumqttc::QoS::AtMostOnce => true,
+            rumqttc::QoS::AtLeastOnce => matches!(p, rumqttc::Packet::PubAck(_)),
+            rumqttc::QoS::ExactlyOnce => matches!(p, rumqttc::Packet::PubComp(_)),
+        };
+        if qos == rumqttc::QoS::AtMostOnce {
+            return;
+        }
+        loop {
+            let p = self.next().await.expect("no acknowledgement");
+            if want_ack(&p) {
+                return;
+            }
+        }
+    }
+}
+
+/// A rumqttc v5 client whose event loop runs in a task.
+pub struct V5 {
+    /// The client handle.
+    pub client: rumqttc::v5::AsyncClient,
+    /// Incoming packets, in order (the CONNACK already consumed into `connack`).
+    pub rx: mpsc::UnboundedReceiver<rumqttc::v5::mqttbytes::v5::Packet>,
+    /// The CONNACK.
+    pub connack: rumqttc::v5::mqttbytes::v5::ConnAck,
+    /// The event loop task.
+    pub task: JoinHandle<Option<rumqttc::v5::ConnectionError>>,
+}
+
+/// Options for a v5 client on localhost.
+pub fn v5_opts(id: &str, port: u16) -> rumqttc::v5::MqttOptions {
+    let mut o = rumqttc::v5::MqttOptions::new(id, "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(30));
+    o
+}
+
+/// Connects a v5 client and waits for its CONNACK.
+pub async fn v5(opts: rumqttc::v5::MqttOptions) -> V5 {
+    use rumqttc::v5::mqttbytes::v5::Packet;
+    let (client, mut el) = rumqttc::v5::AsyncClient::new(opts, 1024);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        loop {
+            match el.poll().await {
+                Ok(rumqttc::v5::Event::Incoming(p)) => {
+                    if tx.send(p).is_err() {
+                        return None;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return Some(e),
+            }
+        }
+    });
+    let connack = match tokio::time::timeout(WAIT, rx.recv()).await {
+        Ok(Some(Packet::ConnAck(c))) => c,
+        other => panic!("no CONNACK: {other:?}"),
+    };
+    V5 {
+        client,
+        rx,
+        connack,
+        task,
+    }
+}
+
+impl V5 {
+    /// Next incoming packet within [`WAIT`].
+    pub async fn next(&mut self) -> Option<rumqttc::v5::mqttbytes::v5::Packet> {
+        tokio::time::timeout(WAIT, self.rx.recv()).await.ok()?
+    }
+
+    /// Waits for the next SUBACK, returning its reason codes.
+    pub async fn suback(&mut self) -> Vec<rumqttc::v5::mqttbytes::v5::SubscribeReasonCode> {
+        use rumqttc::v5::mqttbytes::v5::Packet;
+        loop {
+            match self.next().await {
+                Some(Packet::SubAck(s)) => return s.return_codes,
+                Some(_) => continue,
+                None => panic!("no SUBACK"),
+            }
+        }
+    }
+
+    /// Next PUBLISH within `t`.
+    pub async fn publish_within(
+        &mut self,
+        t: Duration,
+    ) -> Option<rumqttc::v5::mqttbytes::v5::Publish> {
+        use rumqttc::v5::mqttbytes::v5::Packet;
+        let deadline = tokio::time::Instant::now() + t;
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(Packet::Publish(p))) => return Some(p),
+                Ok(Some(_)) => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    /// Next PUBLISH within [`WAIT`], or panic.
+    pub async fn expect_publish(&mut self) -> rumqttc::v5::mqttbytes::v5::Publish {
+        self.publish_within(WAIT).await.expect("no PUBLISH arrived")
+    }
+
+    /// Asserts that no PUBLISH arrives within [`QUIET`].
+    pub async fn expect_none(&mut self) {
+        if let Some(p) = self.publish_within(QUIET).await {
+            panic!("unexpected PUBLISH {p:?}");
+        }
+    }
+}
+
+/// Reads a retained `$SYS/broker/...` value through a fresh subscriber.
+pub async fn sys_value(port: u16, topic: &str) -> String {
+    let mut c = v4(v4_opts(&format!("sys-{}", free_port()), port)).await;
+    c.subscribe(topic, rumqttc::QoS::AtMostOnce).await;
+    let p = c.expect_publish().await;
+    String::from_utf8(p.payload.to_vec()).unwrap()
+}
