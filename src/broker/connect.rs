@@ -234,7 +234,15 @@ async fn bind_session(
         take_over(&old).await;
     }
     // Re-read: the old connection may have ended a non-persistent session meanwhile.
-    let existing = router.session(&c.client_id);
+    // A session past its expiry is gone even if the periodic sweep has not run yet.
+    let existing = router.session(&c.client_id).filter(|s| {
+        let expired = s.is_expired();
+        if expired {
+            tracing::info!(client_id = %s.id, "session expired");
+            router.remove_session(s);
+        }
+        !expired
+    });
     let resume = existing.filter(|_| !c.clean_start);
     let present = resume.is_some();
     let session = match resume {

@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -149,6 +149,15 @@ impl Session {
         drop(s);
         self.wake.notify_one();
         kept
+    }
+
+    /// True when the client has been away longer than the session expiry.
+    pub fn is_expired(&self) -> bool {
+        let d = self.lock();
+        d.conn_gen == 0
+            && d.expiry_secs != u32::MAX
+            && d.disconnected_at
+                .is_some_and(|t| t.elapsed() >= Duration::from_secs(u64::from(d.expiry_secs)))
     }
 
     /// Messages dropped because the queue was full.
