@@ -32,8 +32,13 @@ pub fn init_logging() {
 /// Config text with one anonymous loopback listener on `bind`, `data_dir`,
 /// `[limits]` lines and any further tables.
 pub fn config_text(data_dir: &Path, bind: &str, limits: &str, extra: &str) -> String {
+    config_text_sys(data_dir, bind, "1s", limits, extra)
+}
+
+/// [`config_text`] with a given `sys_interval` (which also paces the session-expiry sweep).
+pub fn config_text_sys(data_dir: &Path, bind: &str, sys: &str, limits: &str, extra: &str) -> String {
     format!(
-        "data_dir = {dir:?}\nsys_interval = \"1s\"\n\n[limits]\nconnect_timeout = \"2s\"\n{limits}\n\n\
+        "data_dir = {dir:?}\nsys_interval = {sys:?}\n\n[limits]\nconnect_timeout = \"2s\"\n{limits}\n\n\
          [[listener]]\nbind = {bind:?}\nallow_anonymous = true\n\n{extra}\n",
         dir = data_dir.display().to_string(),
     )
@@ -59,9 +64,14 @@ impl TestBroker {
 
     /// With extra `[limits]` lines and extra tables.
     pub async fn with(limits: &str, extra: &str) -> TestBroker {
+        Self::with_sys("1s", limits, extra).await
+    }
+
+    /// With a given `sys_interval`, extra `[limits]` lines and extra tables.
+    pub async fn with_sys(sys: &str, limits: &str, extra: &str) -> TestBroker {
         init_logging();
         let dir = tempfile::tempdir().unwrap();
-        let text = config_text(&dir.path().join("data"), "127.0.0.1:0", limits, extra);
+        let text = config_text_sys(&dir.path().join("data"), "127.0.0.1:0", sys, limits, extra);
         let cfg = edgemq::config::parse_toml(&text, Path::new("test.toml"))
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
         let bound = server::bind_all(&cfg).unwrap();
@@ -450,8 +460,20 @@ impl V5 {
 
 /// Reads a retained `$SYS/broker/...` value through a fresh subscriber.
 pub async fn sys_value(port: u16, topic: &str) -> String {
+    sys_until(port, topic, |_| true).await
+}
+
+/// Waits (a few sys_intervals at most) for a `$SYS` value that satisfies `ok`.
+pub async fn sys_until(port: u16, topic: &str, ok: impl Fn(&str) -> bool) -> String {
     let mut c = v4(v4_opts(&format!("sys-{}", free_port()), port)).await;
     c.subscribe(topic, rumqttc::QoS::AtMostOnce).await;
-    let p = c.expect_publish().await;
-    String::from_utf8(p.payload.to_vec()).unwrap()
+    let mut seen = Vec::new();
+    while let Some(p) = c.publish_within(WAIT).await {
+        let v = String::from_utf8(p.payload.to_vec()).unwrap();
+        if ok(&v) {
+            return v;
+        }
+        seen.push(v);
+    }
+    panic!("{topic}: no acceptable value within {WAIT:?}; saw {seen:?}");
 }
