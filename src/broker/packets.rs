@@ -216,7 +216,7 @@ pub fn decode_connect(
             frame
         };
         return match v5::Packet::read(&mut f, Some(max as u32)) {
-            Ok(v5::Packet::Connect(c, will, login)) => Ok(connect_from_v5(c, will, login, bridge)),
+            Ok(v5::Packet::Connect(c, will, login)) => connect_from_v5(c, will, login, bridge),
             Ok(_) => Err(malformed(ptype, "not a CONNECT")),
             Err(e) => Err(malformed(ptype, e)),
         };
@@ -271,8 +271,12 @@ fn connect_from_v5(
     will: Option<v5::LastWill>,
     login: Option<v5::Login>,
     bridge: bool,
-) -> ConnectIn {
+) -> Result<ConnectIn, DecodeError> {
     let p = c.properties.unwrap_or_default();
+    let will_topic = match &will {
+        Some(w) => utf8_topic(PacketType::Connect, &w.topic)?,
+        None => String::new(),
+    };
     let will = will.map(|w| {
         let (props, expiry, delay) = match w.properties {
             Some(wp) => (
@@ -290,7 +294,7 @@ fn connect_from_v5(
             None => (Props::default(), None, 0),
         };
         WillIn {
-            topic: String::from_utf8_lossy(&w.topic).into_owned(),
+            topic: will_topic,
             payload: w.message,
             qos: qos(w.qos as u8),
             retain: w.retain,
@@ -306,7 +310,7 @@ fn connect_from_v5(
         ),
         None => (None, None),
     };
-    ConnectIn {
+    Ok(ConnectIn {
         version: Version::V5,
         bridge,
         client_id: c.client_id,
@@ -320,7 +324,7 @@ fn connect_from_v5(
         max_packet_size: p.max_packet_size,
         topic_alias_max: p.topic_alias_max.unwrap_or(0),
         auth_method: p.authentication_method,
-    }
+    })
 }
 
 /// Parses any packet a client sends after CONNECT.
@@ -350,7 +354,7 @@ pub fn decode(
     if version.is_v5() {
         let p = v5::Packet::read(&mut frame, Some(max as u32))
             .map_err(|e| malformed(header.ptype, e))?;
-        Ok(from_v5(p))
+        from_v5(p)
     } else {
         let p = v4::Packet::read(&mut frame, max).map_err(|e| malformed(header.ptype, e))?;
         Ok(from_v4(p))
@@ -399,13 +403,19 @@ fn from_v4(p: v4::Packet) -> Inbound {
     }
 }
 
-fn from_v5(p: v5::Packet) -> Inbound {
-    match p {
+/// A topic from rumqttc's v5 codec, which leaves it as bytes: ill-formed
+/// UTF-8 is a malformed packet (MQTT 5 §1.5.4), never "fixed" lossily.
+fn utf8_topic(ptype: PacketType, topic: &[u8]) -> Result<String, DecodeError> {
+    String::from_utf8(topic.to_vec()).map_err(|_| malformed(ptype, "topic is not valid UTF-8"))
+}
+
+fn from_v5(p: v5::Packet) -> Result<Inbound, DecodeError> {
+    Ok(match p {
         v5::Packet::Publish(p) => {
             let pp = p.properties.unwrap_or_default();
             let now = now_ms();
             Inbound::Publish(PublishIn {
-                topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                topic: utf8_topic(PacketType::Publish, &p.topic)?,
                 payload: p.payload,
                 qos: qos(p.qos as u8),
                 retain: p.retain,
@@ -463,5 +473,5 @@ fn from_v5(p: v5::Packet) -> Inbound {
         | v5::Packet::SubAck(_)
         | v5::Packet::UnsubAck(_)
         | v5::Packet::PingResp(_) => Inbound::Auth,
-    }
+    })
 }
