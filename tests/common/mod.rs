@@ -37,8 +37,9 @@ pub fn config_text(data_dir: &Path, bind: &str, limits: &str, extra: &str) -> St
 
 /// [`config_text`] with a given `sys_interval` (which also paces the session-expiry sweep).
 pub fn config_text_sys(data_dir: &Path, bind: &str, sys: &str, limits: &str, extra: &str) -> String {
+    let timeout = if limits.contains("connect_timeout") { "" } else { "connect_timeout = \"2s\"" };
     format!(
-        "data_dir = {dir:?}\nsys_interval = {sys:?}\n\n[limits]\nconnect_timeout = \"2s\"\n{limits}\n\n\
+        "data_dir = {dir:?}\nsys_interval = {sys:?}\n\n[limits]\n{timeout}\n{limits}\n\n\
          [[listener]]\nbind = {bind:?}\nallow_anonymous = true\n\n{extra}\n",
         dir = data_dir.display().to_string(),
     )
