@@ -308,3 +308,50 @@ async fn mqtt31_and_bridge_flagged_connects_are_accepted() {
     assert_eq!(&bad.frame().await[..], &[0x20, 2, 0, 1], "unacceptable protocol version");
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_refuses_subscriptions_with_0x80_and_drops_denied_publishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = common::write_auth(dir.path());
+    let b = common::BinBroker::start(dir.path(), "", &auth);
+    let login = |id: &str, user: &str| {
+        let mut o = v4_opts(id, b.port);
+        o.set_credentials(user, "pw");
+        o
+    };
+    let mut alice = v4(login("alice-c", "alice")).await;
+    assert_eq!(alice.subscribe("secret/#", QoS::AtLeastOnce).await, vec![SubscribeReasonCode::Failure]);
+    assert_eq!(alice.subscribe("alice/#", QoS::AtLeastOnce).await, vec![granted(QoS::AtLeastOnce)]);
+    assert_eq!(alice.subscribe("public/#", QoS::AtLeastOnce).await, vec![granted(QoS::AtLeastOnce)]);
+    alice.publish("alice/x", QoS::AtLeastOnce, false, b"mine").await;
+    assert_eq!(alice.expect_publish().await.topic, "alice/x");
+    // Read-only topic: acknowledged (3.1.1 has no negative PUBACK) but dropped.
+    alice.publish("public/news", QoS::AtLeastOnce, false, b"fake").await;
+    // A deny rule inside a granted subscription: neither published nor received.
+    alice.publish("alice/secret/x", QoS::AtLeastOnce, false, b"hidden").await;
+    alice.expect_none().await;
+
+    // Seed 000: `pattern readwrite meters/%u/#` isolates gateways from each other.
+    let mut gw1 = v4(login("gw1", "GW-0001")).await;
+    let mut gw2 = v4(login("gw2", "GW-0002")).await;
+    assert_eq!(gw1.subscribe("meters/GW-0001/#", QoS::AtLeastOnce).await, vec![granted(QoS::AtLeastOnce)]);
+    assert_eq!(gw2.subscribe("meters/GW-0001/#", QoS::AtLeastOnce).await, vec![SubscribeReasonCode::Failure]);
+    assert_eq!(gw2.subscribe("meters/#", QoS::AtLeastOnce).await, vec![SubscribeReasonCode::Failure]);
+    gw2.publish("meters/GW-0001/data", QoS::AtLeastOnce, false, b"forged").await;
+    gw1.expect_none().await;
+    gw1.publish("meters/GW-0001/data", QoS::AtLeastOnce, false, b"real").await;
+    assert_eq!(&gw1.expect_publish().await.payload[..], b"real");
+
+    // A wrong password is refused with return code 4.
+    let mut payload = raw::mstr("intruder");
+    payload.extend(raw::mstr("GW-0001"));
+    payload.extend(raw::mstr("nope"));
+    let mut r = Raw::tcp(b.port).await;
+    r.send(&raw::connect_raw("MQTT", 4, 0xC2, 30, None, &payload)).await;
+    assert_eq!(&r.frame().await[..], &[0x20, 2, 0, 4]);
+    assert!(r.closed_within(WAIT).await);
+
+    let log = b.log();
+    assert!(log.contains("publish denied by ACL") && log.contains("public/news"), "denied publish not logged:\n{log}");
+    assert!(log.contains("subscription denied by ACL"), "{log}");
+}

@@ -485,3 +485,23 @@ async fn will_delay_is_honoured_and_cancelled_by_reconnect() {
     }
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_refusals_use_0x87() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::with("", &common::write_auth(dir.path())).await;
+    let mut payload = raw::mstr("gw2-5");
+    payload.extend(raw::mstr("GW-0002"));
+    payload.extend(raw::mstr("pw"));
+    let mut r = Raw::tcp(b.port).await;
+    r.send(&raw::connect_raw("MQTT", 5, 0xC2, 30, Some(&raw::props(&[])), &payload)).await;
+    assert!(matches!(r.v5_packet().await, Packet::ConnAck(c) if c.code == rumqttc::v5::mqttbytes::v5::ConnectReturnCode::Success));
+    assert_eq!(sub(&mut r, 1, "meters/GW-0001/#", 1, &[]).await, vec![0x87]);
+    assert_eq!(sub(&mut r, 2, "meters/GW-0002/#", 1, &[]).await, vec![1]);
+    r.send(&raw::publish("meters/GW-0001/x", 1, 5, false, false, Some(&[]), b"forged")).await;
+    let f = r.until_type(4).await;
+    assert_eq!(&f[..], &[0x40, 3, 0, 5, 0x87], "PUBACK: not authorized");
+    r.send(&raw::publish("meters/GW-0002/x", 1, 6, false, false, Some(&[]), b"real")).await;
+    assert_eq!(&next_pub(&mut r).await.payload[..], b"real");
+    b.stop().await;
+}

@@ -261,6 +261,8 @@ pub struct V4 {
     pub rx: mpsc::UnboundedReceiver<rumqttc::Packet>,
     /// The event loop task (ends at the first connection error).
     pub task: JoinHandle<Option<rumqttc::ConnectionError>>,
+    /// Packets that arrived while [`V4::publish`] waited for its acknowledgement.
+    stash: std::collections::VecDeque<rumqttc::Packet>,
 }
 
 /// Connects a v4 client and waits for its CONNACK.
@@ -284,7 +286,12 @@ pub async fn v4(opts: rumqttc::MqttOptions) -> V4 {
         Ok(Some(rumqttc::Packet::ConnAck(_))) => {}
         other => panic!("no CONNACK: {other:?}"),
     }
-    V4 { client, rx, task }
+    V4 {
+        client,
+        rx,
+        task,
+        stash: Default::default(),
+    }
 }
 
 /// Options for a v4 client on localhost.
@@ -313,11 +320,19 @@ impl V4 {
 
     /// Next incoming packet within [`WAIT`].
     pub async fn next(&mut self) -> Option<rumqttc::Packet> {
+        if let Some(p) = self.stash.pop_front() {
+            return Some(p);
+        }
         tokio::time::timeout(WAIT, self.rx.recv()).await.ok()?
     }
 
     /// Next PUBLISH within `t`, skipping other packets.
     pub async fn publish_within(&mut self, t: Duration) -> Option<rumqttc::Publish> {
+        while let Some(p) = self.stash.pop_front() {
+            if let rumqttc::Packet::Publish(p) = p {
+                return Some(p);
+            }
+        }
         let deadline = tokio::time::Instant::now() + t;
         loop {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
@@ -355,10 +370,15 @@ impl V4 {
             return;
         }
         loop {
-            let p = self.next().await.expect("no acknowledgement");
+            let p = tokio::time::timeout(WAIT, self.rx.recv())
+                .await
+                .ok()
+                .flatten()
+                .expect("no acknowledgement");
             if want_ack(&p) {
                 return;
             }
+            self.stash.push_back(p);
         }
     }
 }
@@ -477,4 +497,46 @@ pub async fn sys_until(port: u16, topic: &str, ok: impl Fn(&str) -> bool) -> Str
         seen.push(v);
     }
     panic!("{topic}: no acceptable value within {WAIT:?}; saw {seen:?}");
+}
+
+/// Adds USER with PASSWORD to a password file through `edgemq passwd` (password on stdin).
+pub fn edgemq_passwd(file: &Path, user: &str, password: &str) {
+    use std::io::Write;
+    let mut c = Command::new(env!("CARGO_BIN_EXE_edgemq"))
+        .arg("passwd")
+        .arg(file)
+        .arg(user)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    assert!(c.wait().unwrap().success(), "edgemq passwd failed");
+}
+
+/// The ACL of seed 000 plus a user with mixed rights.
+pub const ACL: &str = "\
+# seed 000: each gateway only under its own meters/<name>/
+pattern readwrite meters/%u/#
+
+user alice
+topic readwrite alice/#
+topic read public/#
+topic deny alice/secret/#
+";
+
+/// Writes a password file (users alice, GW-0001, GW-0002; password \"pw\") and
+/// [`ACL`] into `dir`; returns the `[auth]` table for the config.
+pub fn write_auth(dir: &Path) -> String {
+    let pw = dir.join("passwd");
+    for u in ["alice", "GW-0001", "GW-0002"] {
+        edgemq_passwd(&pw, u, "pw");
+    }
+    let acl = dir.join("acl");
+    std::fs::write(&acl, ACL).unwrap();
+    format!(
+        "[auth]\npassword_file = {:?}\nacl_file = {:?}\n",
+        pw.display().to_string(),
+        acl.display().to_string()
+    )
 }
