@@ -21,7 +21,10 @@ fn encode(session: &Session) -> Bytes {
     let mut b = BytesMut::new();
     b.put_u8(FORMAT);
     b.put_u32(s.expiry_secs);
-    b.put_u64(now_ms());
+    // When the client left (now if it is connected): the expiry runs from
+    // there, not from when the broker happened to save the session.
+    let away_ms = s.disconnected_at.map_or(0, |t| t.elapsed().as_millis() as u64);
+    b.put_u64(now_ms().saturating_sub(away_ms));
     b.put_u32(s.subscriptions.len() as u32);
     for (filter, o) in &s.subscriptions {
         b.put_u16(filter.len() as u16);
@@ -39,6 +42,7 @@ fn encode(session: &Session) -> Bytes {
 
 struct Record {
     expiry_secs: u32,
+    /// Wall-clock ms when the client disconnected (or when saved, if it was connected).
     saved_ms: u64,
     subscriptions: Vec<(String, SubOptions)>,
 }
