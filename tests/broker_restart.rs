@@ -1,0 +1,114 @@
+//! What survives the broker process: the real binary is stopped (SIGTERM,
+//! or SIGKILL for a crash) and started again on the same data_dir.
+
+mod common;
+
+use std::time::Duration;
+
+use common::raw::{self, Raw, p_u32};
+use common::{BinBroker, v4, v4_opts};
+use rumqttc::QoS;
+
+const SESSION_EXPIRY: u8 = 0x11;
+
+fn persistent(id: &str, port: u16) -> rumqttc::MqttOptions {
+    let mut o = v4_opts(id, port);
+    o.set_clean_session(false);
+    o
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_messages_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = BinBroker::start(dir.path(), "", "");
+    let mut p = v4(v4_opts("ret-pub", b.port)).await;
+    p.publish("keep/a", QoS::AtLeastOnce, true, b"1").await;
+    p.publish("keep/b", QoS::AtMostOnce, true, b"2").await;
+    p.publish("keep/c", QoS::AtLeastOnce, true, b"3").await;
+    p.publish("keep/c", QoS::AtLeastOnce, true, b"").await;
+    drop(p);
+    b.restart();
+    let mut s = v4(v4_opts("ret-sub", b.port)).await;
+    s.subscribe("keep/#", QoS::AtLeastOnce).await;
+    let mut got = vec![s.expect_publish().await, s.expect_publish().await];
+    s.expect_none().await;
+    got.sort_by(|a, b| a.topic.cmp(&b.topic));
+    assert_eq!((got[0].topic.as_str(), &got[0].payload[..]), ("keep/a", &b"1"[..]));
+    assert_eq!((got[1].topic.as_str(), &got[1].payload[..]), ("keep/b", &b"2"[..]));
+    assert!(got.iter().all(|m| m.retain));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_retained_message_survives_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = BinBroker::start(dir.path(), "", "");
+    let mut p = v4(v4_opts("crash-pub", b.port)).await;
+    // The PUBACK of a retained QoS 1 message comes after the store's fsync.
+    p.publish("crash/state", QoS::AtLeastOnce, true, b"on").await;
+    b.kill();
+    drop(p);
+    b.restart();
+    let mut s = v4(v4_opts("crash-sub", b.port)).await;
+    s.subscribe("crash/#", QoS::AtLeastOnce).await;
+    let m = s.expect_publish().await;
+    assert_eq!((m.topic.as_str(), &m.payload[..]), ("crash/state", &b"on"[..]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_sessions_and_queued_messages_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = BinBroker::start(dir.path(), "", "");
+    // 3.1.1 clean_session = false, offline while messages arrive.
+    let mut c = v4(persistent("old-school", b.port)).await;
+    c.subscribe("ps/#", QoS::ExactlyOnce).await;
+    c.client.disconnect().await.unwrap();
+    let _ = tokio::time::timeout(common::WAIT, c.task).await;
+    // MQTT 5 session expiry, and a received-but-unacknowledged message (inflight).
+    let (mut r5, _) = Raw::v5(b.port, "modern", true, 30, &p_u32(SESSION_EXPIRY, 3600)).await;
+    r5.send(&raw::subscribe(1, "ps/#", 1, Some(&[]))).await;
+    r5.until_type(9).await;
+    let mut p = v4(v4_opts("ps-pub", b.port)).await;
+    p.publish("ps/1", QoS::AtLeastOnce, false, b"one").await;
+    assert_eq!(r5.until_type(3).await[0] & 0x06, 0x02, "QoS 1, never acknowledged");
+    p.publish("ps/2", QoS::ExactlyOnce, false, b"two").await;
+    p.publish("ps/3", QoS::AtLeastOnce, false, b"three").await;
+    drop(p);
+    drop(r5);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    b.restart();
+
+    let mut c = v4(persistent("old-school", b.port)).await;
+    for want in ["ps/1", "ps/2", "ps/3"] {
+        assert_eq!(c.expect_publish().await.topic, want, "queued messages after restart, in order");
+    }
+    c.expect_none().await;
+    let (mut r5, ca) = Raw::v5(b.port, "modern", false, 30, &p_u32(SESSION_EXPIRY, 3600)).await;
+    assert!(ca.session_present);
+    for want in ["ps/1", "ps/2", "ps/3"] {
+        let f = r5.until_type(3).await;
+        let pkid = raw::publish_pkid(&f);
+        assert!(f.windows(want.len()).any(|w| w == want.as_bytes()), "expected {want}");
+        r5.send(&raw::ack(0x40, pkid)).await;
+    }
+    // The subscriptions came back too.
+    let mut p = v4(v4_opts("ps-pub2", b.port)).await;
+    p.publish("ps/live", QoS::AtLeastOnce, false, b"live").await;
+    assert_eq!(c.expect_publish().await.topic, "ps/live");
+    assert!(r5.until_type(3).await.ends_with(b"live"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_expiry_counts_from_the_disconnect_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = BinBroker::start(dir.path(), "", "");
+    let (mut r, _) = Raw::v5(b.port, "brief", true, 30, &p_u32(SESSION_EXPIRY, 3)).await;
+    r.send(&raw::subscribe(1, "b/#", 1, Some(&[]))).await;
+    r.until_type(9).await;
+    r.send(&raw::disconnect()).await;
+    assert!(r.closed_within(common::WAIT).await);
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    b.restart();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_r, ca) = Raw::v5(b.port, "brief", false, 30, &p_u32(SESSION_EXPIRY, 3)).await;
+    assert!(!ca.session_present, "session outlived its 3 s expiry by the broker's downtime");
+}
