@@ -223,27 +223,45 @@ impl Drop for BinBroker {
     }
 }
 
-/// True if `tool` runs. Missing: a test failure under CI=true, else a note and false (skip).
-pub fn have_tool(tool: &str, probe: &[&str]) -> bool {
-    let ok = Command::new(tool)
-        .args(probe)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+/// True if every one of `tools` can be started (Mosquitto's clients exit 1 on
+/// `--help`, so only the spawn counts). Missing: a test failure under
+/// CI=true, else a note and false (the caller skips).
+pub fn have_tools(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| {
+            Command::new(t)
+                .arg("--help")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_err()
+        })
+        .collect();
+    report_missing(&missing.join(", "), missing.is_empty())
+}
+
+fn report_missing(what: &str, ok: bool) -> bool {
     if !ok {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is required under CI=true but is missing"
+            "{what} required under CI=true but missing"
         );
-        eprintln!("NOTE: {tool} not available; test skipped");
+        eprintln!("NOTE: {what} not available; test skipped");
     }
     ok
 }
 
 /// Python 3 with paho-mqtt importable.
 pub fn have_paho() -> bool {
-    have_tool("python3", &["-c", "import paho.mqtt.client"])
+    let ok = Command::new("python3")
+        .args(["-c", "import paho.mqtt.client"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    report_missing("python3 with paho-mqtt", ok)
 }
 
 /// Path of a script under tests/paho/.
