@@ -11,7 +11,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::connect::Accepted;
-use super::connection::Connection;
+use super::connection::{Connection, ReadError};
+use super::frame::FrameError;
 use super::encode::{self, PublishOut, reason};
 use super::packets::{Version, WillIn};
 use super::session::{Delivery, OutState, Outgoing, Session};
@@ -138,7 +139,13 @@ impl Client {
                         if let Some(end) = self.handle(h, bytes) { return end; }
                     }
                     Ok(None) => return End::Closed,
-                    Err(e) => return self.violation(reason::MALFORMED, e.to_string()),
+                    Err(e) => {
+                        let code = match e {
+                            ReadError::Frame(FrameError::TooLarge { .. }) => reason::PACKET_TOO_LARGE,
+                            _ => reason::MALFORMED,
+                        };
+                        return self.violation(code, e.to_string());
+                    }
                 },
                 _ = tokio::time::sleep_until(deadline), if !self.keep_alive.is_zero() => return End::KeepAlive,
                 _ = self.session.wake.notified(), if room => {}
