@@ -65,7 +65,7 @@ async fn remaining_length_over_the_limit_is_a_clean_close() {
     let (mut r, _) = Raw::v5(b.port, "huge5", true, 30, &[]).await;
     r.send(&[0x30, 0xFF, 0xFF, 0xFF, 0x7F]).await;
     let f = r.until_type(14).await;
-    assert!(f[2] == 0x95 || f[2] == 0x81, "reason {:#x}", f[2]);
+    assert_eq!(f[2], 0x95, "packet too large");
     assert_alive(b.port).await;
     b.stop().await;
 }
@@ -206,4 +206,47 @@ async fn max_connections_is_enforced() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_malformed_packets_close_the_connection() {
+    let b = TestBroker::start().await;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty topic", raw::publish("", 0, 0, false, false, None, b"x")),
+        ("QoS 3 publish", raw::frame(0x36, &[0, 1, b'a', 0, 1])),
+        ("SUBSCRIBE without filters", raw::frame(0x82, &[0, 1])),
+        ("SUBSCRIBE with wrong flags", raw::frame(0x80, &[0, 1, 0, 1, b'a', 0])),
+        ("reserved packet type 0", vec![0x00, 0x00]),
+        ("CONNACK from a client", vec![0x20, 2, 0, 0]),
+        ("QoS 1 publish with packet id 0", raw::publish("a", 1, 0, false, false, None, b"x")),
+    ];
+    for (what, bytes) in cases {
+        let mut r = Raw::v4(b.port, "malformed", true, 30).await;
+        r.send(&bytes).await;
+        assert!(r.closed_within(WAIT).await, "{what}: connection left open");
+    }
+    // A CONNECT whose reserved flag bit is set.
+    let mut r = Raw::tcp(b.port).await;
+    r.send(&raw::connect_raw("MQTT", 4, 0x03, 30, None, &raw::mstr("reserved"))).await;
+    assert!(r.closed_within(WAIT).await, "reserved CONNECT flag accepted");
+    assert_alive(b.port).await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn violations_are_logged_with_the_client_at_warn_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = common::BinBroker::start_logging(dir.path(), "warn", "max_packet_size = \"1KiB\"", "");
+    let mut r = Raw::v4(b.port, "named-client", true, 30).await;
+    r.send(&raw::publish("a/+", 0, 0, false, false, None, b"x")).await;
+    assert!(r.closed_within(WAIT).await);
+    let (mut r, _) = Raw::v5(b.port, "big-client", true, 30, &[]).await;
+    r.send(&raw::publish("big", 0, 0, false, false, Some(&[]), &[0u8; 2000])).await;
+    v5_disconnected_with(&mut r, 0x95).await;
+    let log = b.log();
+    let line = log.lines().find(|l| l.contains("wildcard")).unwrap_or_else(|| panic!("no violation logged:\n{log}"));
+    assert!(line.contains("named-client") && line.contains("WARN"), "{line}");
+    let line = log.lines().find(|l| l.contains("exceeds the maximum packet size")).unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("big-client"), "{line}");
+    assert!(!log.contains(" INFO "), "info lines at warn level:\n{log}");
 }

@@ -355,3 +355,55 @@ async fn acl_refuses_subscriptions_with_0x80_and_drops_denied_publishes() {
     assert!(log.contains("publish denied by ACL") && log.contains("public/news"), "denied publish not logged:\n{log}");
     assert!(log.contains("subscription denied by ACL"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_messages_are_resent_with_dup_on_resume() {
+    let b = TestBroker::start().await;
+    let mut r = Raw::v4(b.port, "resume", false, 30).await;
+    r.send(&raw::subscribe(1, "rs/#", 2, None)).await;
+    r.until_type(9).await;
+    let mut p = v4(v4_opts("rs-pub", b.port)).await;
+    p.publish("rs/1", QoS::AtLeastOnce, false, b"q1").await;
+    p.publish("rs/2", QoS::ExactlyOnce, false, b"q2").await;
+    let f1 = r.until_type(3).await;
+    let id1 = raw::publish_pkid(&f1);
+    let f2 = r.until_type(3).await;
+    let id2 = raw::publish_pkid(&f2);
+    assert_eq!(f1[0] & 0x08, 0, "first send has no DUP");
+    // QoS 2 half done: PUBREC sent, PUBREL received, PUBCOMP never sent.
+    r.send(&raw::ack(0x50, id2)).await;
+    assert_eq!(&r.until_type(6).await[..], &raw::ack(0x62, id2)[..]);
+    drop(r);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut r = Raw::tcp(b.port).await;
+    r.send(&raw::connect4("resume", false, 30)).await;
+    assert_eq!(&r.frame().await[..], &[0x20, 2, 1, 0], "session present");
+    let again = r.frame().await;
+    assert_eq!(again[0], 0x30 | 0x08 | 0x02, "QoS 1 PUBLISH re-sent with DUP");
+    assert_eq!(raw::publish_pkid(&again), id1, "same packet id");
+    assert_eq!(&r.frame().await[..], &raw::ack(0x62, id2)[..], "PUBREL re-sent");
+    r.send(&raw::ack(0x40, id1)).await;
+    r.send(&raw::ack(0x70, id2)).await;
+    if let raw::Got::Frame(f) = r.recv(common::QUIET).await {
+        panic!("nothing more expected, got {f:?}");
+    }
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsubscribe_stops_delivery_and_sys_counts() {
+    let b = TestBroker::start().await;
+    let mut s = v4(v4_opts("unsub", b.port)).await;
+    s.subscribe("us/#", QoS::AtLeastOnce).await;
+    let mut p = v4(v4_opts("unsub-pub", b.port)).await;
+    p.publish("us/a", QoS::AtLeastOnce, false, b"1").await;
+    s.expect_publish().await;
+    s.client.unsubscribe("us/#").await.unwrap();
+    while !matches!(s.next().await, Some(rumqttc::Packet::UnsubAck(_)) | None) {}
+    p.publish("us/a", QoS::AtLeastOnce, false, b"2").await;
+    s.expect_none().await;
+    common::sys_until(b.port, "$SYS/broker/clients/connected", |v| v == "3").await;
+    common::sys_until(b.port, "$SYS/broker/messages/received", |v| v.parse::<u32>().unwrap() >= 2).await;
+    common::sys_until(b.port, "$SYS/broker/uptime", |v| v.ends_with(" seconds")).await;
+    b.stop().await;
+}

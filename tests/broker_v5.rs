@@ -505,3 +505,65 @@ async fn acl_refusals_use_0x87() {
     assert_eq!(&next_pub(&mut r).await.payload[..], b"real");
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clients_receive_maximum_bounds_the_broker_inflight() {
+    let b = TestBroker::start().await;
+    let (mut r, _) = Raw::v5(b.port, "rm2", true, 30, &p_u16(0x21, 2)).await;
+    sub(&mut r, 1, "w/#", 1, &[]).await;
+    let p = publisher(b.port, "w-pub").await;
+    for _ in 0..5 {
+        publish(&p, "w/t", QoS::AtLeastOnce, false, b".", PublishProperties::default()).await;
+    }
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        ids.push(raw::publish_pkid(&r.until_type(3).await));
+    }
+    no_pub(&mut r).await;
+    for id in ids {
+        r.send(&raw::ack(0x40, id)).await;
+    }
+    for _ in 0..3 {
+        next_pub(&mut r).await;
+    }
+    no_pub(&mut r).await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_keep_alive_is_enforced() {
+    let b = TestBroker::with("max_keepalive = 1", "").await;
+    let (mut r, ca) = Raw::v5(b.port, "ska", true, 60, &[]).await;
+    assert_eq!(ca.properties.unwrap().server_keep_alive, Some(1));
+    let t0 = Instant::now();
+    assert_eq!(disconnect_reason(&mut r).await, 0x8D, "keep alive timeout");
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(1400) && took < Duration::from_millis(2500), "{took:?}");
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_reasons_and_session_expiry_on_disconnect() {
+    let b = TestBroker::start().await;
+    let (mut w, _) = Raw::v5(b.port, "dw-watch", true, 30, &[]).await;
+    sub(&mut w, 1, "wd/#", 1, &[]).await;
+    // 0x04: disconnect with will message.
+    let mut c = Raw::tcp(b.port).await;
+    c.send(&will_connect("withwill", 0, 0)).await;
+    c.until_type(2).await;
+    c.send(&raw::frame(0xE0, &[0x04, 0])).await;
+    assert_eq!(&next_pub(&mut w).await.topic[..], b"wd/withwill");
+    // Session expiry 0 on CONNECT cannot become non-zero on DISCONNECT.
+    let (mut c, _) = Raw::v5(b.port, "zero", true, 30, &[]).await;
+    c.send(&raw::frame(0xE0, &[&[0u8][..], &raw::props(&[p_u32(SESSION_EXPIRY, 60)])].concat())).await;
+    assert_eq!(disconnect_reason(&mut c).await, 0x82);
+    // A persistent session can be ended by DISCONNECT with expiry 0.
+    let (mut c, _) = Raw::v5(b.port, "ending", true, 30, &p_u32(SESSION_EXPIRY, 60)).await;
+    sub(&mut c, 1, "end/#", 1, &[]).await;
+    c.send(&raw::frame(0xE0, &[&[0u8][..], &raw::props(&[p_u32(SESSION_EXPIRY, 0)])].concat())).await;
+    assert!(c.closed_within(WAIT).await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_c, ca) = Raw::v5(b.port, "ending", false, 30, &p_u32(SESSION_EXPIRY, 60)).await;
+    assert!(!ca.session_present, "session should have ended with the connection");
+    b.stop().await;
+}

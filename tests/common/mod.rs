@@ -129,11 +129,18 @@ pub struct BinBroker {
     log: PathBuf,
     child: Option<Child>,
     starts: usize,
+    /// EDGEMQ_LOG for the process (default "info").
+    pub log_level: &'static str,
 }
 
 impl BinBroker {
     /// Writes `dir/edgemq.toml` (data in `dir/data`) and starts the binary.
     pub fn start(dir: &Path, limits: &str, extra: &str) -> BinBroker {
+        Self::start_logging(dir, "info", limits, extra)
+    }
+
+    /// Like [`BinBroker::start`] with EDGEMQ_LOG = `level`.
+    pub fn start_logging(dir: &Path, level: &'static str, limits: &str, extra: &str) -> BinBroker {
         let port = free_port();
         let data_dir = dir.join("data");
         let config = dir.join("edgemq.toml");
@@ -146,6 +153,7 @@ impl BinBroker {
             log: dir.join("edgemq.log"),
             child: None,
             starts: 0,
+            log_level: level,
         };
         b.spawn();
         b
@@ -161,7 +169,7 @@ impl BinBroker {
             .arg("run")
             .arg("-c")
             .arg(&self.config)
-            .env("EDGEMQ_LOG", "info")
+            .env("EDGEMQ_LOG", self.log_level)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -170,13 +178,29 @@ impl BinBroker {
         self.child = Some(child);
         self.starts += 1;
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while !self.answers() {
             if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!("edgemq exited with {st}:\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "edgemq did not listen:\n{}", self.log());
+            assert!(Instant::now() < deadline, "edgemq did not answer:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(20));
         }
+        // The port is bound before the signal handlers are installed; give
+        // the daemon a moment so a quick SIGTERM is a graceful stop.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    /// True once the broker answers a CONNECT with a CONNACK.
+    fn answers(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut ack = [0u8; 4];
+        s.write_all(&raw::connect4("", true, 0)).is_ok()
+            && s.read_exact(&mut ack).is_ok()
+            && ack == [0x20, 2, 0, 0]
     }
 
     /// SIGTERM and wait for a clean exit (code 0).
