@@ -15,7 +15,8 @@ async fn assert_alive(port: u16) {
     let mut s = v4(v4_opts(&format!("alive-{}", common::free_port()), port)).await;
     s.subscribe("alive/check", QoS::AtLeastOnce).await;
     let mut p = v4(v4_opts(&format!("alive-p-{}", common::free_port()), port)).await;
-    p.publish("alive/check", QoS::AtLeastOnce, false, b"ok").await;
+    p.publish("alive/check", QoS::AtLeastOnce, false, b"ok")
+        .await;
     assert_eq!(&s.expect_publish().await.payload[..], b"ok");
 }
 
@@ -47,12 +48,22 @@ async fn remaining_length_over_the_limit_is_a_clean_close() {
     let mut r = Raw::v4(b.port, "huge", true, 30).await;
     let t0 = Instant::now();
     // Claims 268 MB; the broker must refuse from the header, not buffer it.
-    r.send(&[0x30, 0xFF, 0xFF, 0xFF, 0x7F, 0, 3, b'a', b'/', b'b']).await;
+    r.send(&[0x30, 0xFF, 0xFF, 0xFF, 0x7F, 0, 3, b'a', b'/', b'b'])
+        .await;
     assert!(r.closed_within(WAIT).await, "oversized packet not refused");
     assert!(t0.elapsed() < Duration::from_secs(1));
     // Just over the limit, sent in full.
     let mut r = Raw::v4(b.port, "big", true, 30).await;
-    r.send(&raw::publish("t/big", 0, 0, false, false, None, &[1u8; 1100])).await;
+    r.send(&raw::publish(
+        "t/big",
+        0,
+        0,
+        false,
+        false,
+        None,
+        &[1u8; 1100],
+    ))
+    .await;
     assert!(r.closed_within(WAIT).await);
     // Before CONNECT as well; and a malformed (5-byte) remaining length.
     let mut r = Raw::tcp(b.port).await;
@@ -76,7 +87,8 @@ async fn publish_before_connect_is_refused() {
     let mut s = v4(v4_opts("watch", b.port)).await;
     s.subscribe("#", QoS::AtMostOnce).await;
     let mut r = Raw::tcp(b.port).await;
-    r.send(&raw::publish("early/bird", 0, 0, false, false, None, b"x")).await;
+    r.send(&raw::publish("early/bird", 0, 0, false, false, None, b"x"))
+        .await;
     assert!(r.closed_within(WAIT).await);
     s.expect_none().await;
     assert_alive(b.port).await;
@@ -108,7 +120,8 @@ async fn invalid_utf8_topic_closes_the_connection() {
     assert!(r.closed_within(WAIT).await);
     // A NUL character is valid UTF-8 but not allowed in a topic.
     let mut r = Raw::v4(b.port, "nul", true, 30).await;
-    r.send(&raw::publish("a\0b", 0, 0, false, false, None, b"x")).await;
+    r.send(&raw::publish("a\0b", 0, 0, false, false, None, b"x"))
+        .await;
     assert!(r.closed_within(WAIT).await);
     let (mut r, _) = Raw::v5(b.port, "utf8-5", true, 30, &[]).await;
     let mut body = vec![0, 2, 0xC3, 0x28, 0];
@@ -127,10 +140,12 @@ async fn wildcard_in_publish_topic_closes_the_connection() {
     let mut s = v4(v4_opts("watch", b.port)).await;
     s.subscribe("#", QoS::AtMostOnce).await;
     let mut r = Raw::v4(b.port, "wild", true, 30).await;
-    r.send(&raw::publish("a/+/b", 1, 1, false, false, None, b"x")).await;
+    r.send(&raw::publish("a/+/b", 1, 1, false, false, None, b"x"))
+        .await;
     assert!(r.closed_within(WAIT).await);
     let (mut r, _) = Raw::v5(b.port, "wild5", true, 30, &[]).await;
-    r.send(&raw::publish("a/#", 0, 0, false, false, Some(&[]), b"x")).await;
+    r.send(&raw::publish("a/#", 0, 0, false, false, Some(&[]), b"x"))
+        .await;
     v5_disconnected_with(&mut r, 0x90).await;
     s.expect_none().await;
     assert_alive(b.port).await;
@@ -144,7 +159,10 @@ async fn no_connect_is_closed_after_connect_timeout() {
     let t0 = Instant::now();
     assert!(r.closed_within(Duration::from_secs(3)).await);
     let took = t0.elapsed();
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(1800), "closed after {took:?}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_millis(1800),
+        "closed after {took:?}"
+    );
     assert_alive(b.port).await;
     b.stop().await;
 }
@@ -158,7 +176,10 @@ async fn a_thousand_connections_opened_and_dropped() {
         match i % 4 {
             0 => {}
             1 => r.send(&raw::connect4(&format!("flood{i}"), true, 30)).await,
-            2 => r.send(&raw::connect4(&format!("flood{i}"), true, 30)[..5]).await,
+            2 => {
+                r.send(&raw::connect4(&format!("flood{i}"), true, 30)[..5])
+                    .await
+            }
             _ => {
                 r.send(&raw::connect4(&format!("flood{i}"), true, 30)).await;
                 r.send(&raw::subscribe(1, "flood/#", 1, None)).await;
@@ -166,11 +187,21 @@ async fn a_thousand_connections_opened_and_dropped() {
         }
         drop(r);
     }
-    assert!(t0.elapsed() < Duration::from_secs(10), "flood took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "flood took {:?}",
+        t0.elapsed()
+    );
     // Every connection task ends; nothing stays behind.
     let deadline = Instant::now() + WAIT;
-    while Stats::get(&b.broker.stats.clients_connected) > 0 || b.broker.router.sessions().len() > 0 {
-        assert!(Instant::now() < deadline, "{} clients still connected", Stats::get(&b.broker.stats.clients_connected));
+    while Stats::get(&b.broker.stats.clients_connected) > 0
+        || !b.broker.router.sessions().is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{} clients still connected",
+            Stats::get(&b.broker.stats.clients_connected)
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(b.broker.router.subscription_count(), 0);
@@ -212,13 +243,22 @@ async fn max_connections_is_enforced() {
 async fn other_malformed_packets_close_the_connection() {
     let b = TestBroker::start().await;
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("empty topic", raw::publish("", 0, 0, false, false, None, b"x")),
+        (
+            "empty topic",
+            raw::publish("", 0, 0, false, false, None, b"x"),
+        ),
         ("QoS 3 publish", raw::frame(0x36, &[0, 1, b'a', 0, 1])),
         ("SUBSCRIBE without filters", raw::frame(0x82, &[0, 1])),
-        ("SUBSCRIBE with wrong flags", raw::frame(0x80, &[0, 1, 0, 1, b'a', 0])),
+        (
+            "SUBSCRIBE with wrong flags",
+            raw::frame(0x80, &[0, 1, 0, 1, b'a', 0]),
+        ),
         ("reserved packet type 0", vec![0x00, 0x00]),
         ("CONNACK from a client", vec![0x20, 2, 0, 0]),
-        ("QoS 1 publish with packet id 0", raw::publish("a", 1, 0, false, false, None, b"x")),
+        (
+            "QoS 1 publish with packet id 0",
+            raw::publish("a", 1, 0, false, false, None, b"x"),
+        ),
     ];
     for (what, bytes) in cases {
         let mut r = Raw::v4(b.port, "malformed", true, 30).await;
@@ -227,8 +267,19 @@ async fn other_malformed_packets_close_the_connection() {
     }
     // A CONNECT whose reserved flag bit is set.
     let mut r = Raw::tcp(b.port).await;
-    r.send(&raw::connect_raw("MQTT", 4, 0x03, 30, None, &raw::mstr("reserved"))).await;
-    assert!(r.closed_within(WAIT).await, "reserved CONNECT flag accepted");
+    r.send(&raw::connect_raw(
+        "MQTT",
+        4,
+        0x03,
+        30,
+        None,
+        &raw::mstr("reserved"),
+    ))
+    .await;
+    assert!(
+        r.closed_within(WAIT).await,
+        "reserved CONNECT flag accepted"
+    );
     assert_alive(b.port).await;
     b.stop().await;
 }
@@ -238,15 +289,34 @@ async fn violations_are_logged_with_the_client_at_warn_level() {
     let dir = tempfile::tempdir().unwrap();
     let b = common::BinBroker::start_logging(dir.path(), "warn", "max_packet_size = \"1KiB\"", "");
     let mut r = Raw::v4(b.port, "named-client", true, 30).await;
-    r.send(&raw::publish("a/+", 0, 0, false, false, None, b"x")).await;
+    r.send(&raw::publish("a/+", 0, 0, false, false, None, b"x"))
+        .await;
     assert!(r.closed_within(WAIT).await);
     let (mut r, _) = Raw::v5(b.port, "big-client", true, 30, &[]).await;
-    r.send(&raw::publish("big", 0, 0, false, false, Some(&[]), &[0u8; 2000])).await;
+    r.send(&raw::publish(
+        "big",
+        0,
+        0,
+        false,
+        false,
+        Some(&[]),
+        &[0u8; 2000],
+    ))
+    .await;
     v5_disconnected_with(&mut r, 0x95).await;
     let log = b.log();
-    let line = log.lines().find(|l| l.contains("wildcard")).unwrap_or_else(|| panic!("no violation logged:\n{log}"));
-    assert!(line.contains("named-client") && line.contains("WARN"), "{line}");
-    let line = log.lines().find(|l| l.contains("exceeds the maximum packet size")).unwrap_or_else(|| panic!("{log}"));
+    let line = log
+        .lines()
+        .find(|l| l.contains("wildcard"))
+        .unwrap_or_else(|| panic!("no violation logged:\n{log}"));
+    assert!(
+        line.contains("named-client") && line.contains("WARN"),
+        "{line}"
+    );
+    let line = log
+        .lines()
+        .find(|l| l.contains("exceeds the maximum packet size"))
+        .unwrap_or_else(|| panic!("{log}"));
     assert!(line.contains("big-client"), "{line}");
     assert!(!log.contains(" INFO "), "info lines at warn level:\n{log}");
 }

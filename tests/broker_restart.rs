@@ -30,11 +30,17 @@ async fn retained_messages_survive_a_restart() {
     b.restart();
     let mut s = v4(v4_opts("ret-sub", b.port)).await;
     s.subscribe("keep/#", QoS::AtLeastOnce).await;
-    let mut got = vec![s.expect_publish().await, s.expect_publish().await];
+    let mut got = [s.expect_publish().await, s.expect_publish().await];
     s.expect_none().await;
     got.sort_by(|a, b| a.topic.cmp(&b.topic));
-    assert_eq!((got[0].topic.as_str(), &got[0].payload[..]), ("keep/a", &b"1"[..]));
-    assert_eq!((got[1].topic.as_str(), &got[1].payload[..]), ("keep/b", &b"2"[..]));
+    assert_eq!(
+        (got[0].topic.as_str(), &got[0].payload[..]),
+        ("keep/a", &b"1"[..])
+    );
+    assert_eq!(
+        (got[1].topic.as_str(), &got[1].payload[..]),
+        ("keep/b", &b"2"[..])
+    );
     assert!(got.iter().all(|m| m.retain));
 }
 
@@ -44,14 +50,18 @@ async fn acknowledged_retained_message_survives_a_crash() {
     let mut b = BinBroker::start(dir.path(), "", "");
     let mut p = v4(v4_opts("crash-pub", b.port)).await;
     // The PUBACK of a retained QoS 1 message comes after the store's fsync.
-    p.publish("crash/state", QoS::AtLeastOnce, true, b"on").await;
+    p.publish("crash/state", QoS::AtLeastOnce, true, b"on")
+        .await;
     b.kill();
     drop(p);
     b.restart();
     let mut s = v4(v4_opts("crash-sub", b.port)).await;
     s.subscribe("crash/#", QoS::AtLeastOnce).await;
     let m = s.expect_publish().await;
-    assert_eq!((m.topic.as_str(), &m.payload[..]), ("crash/state", &b"on"[..]));
+    assert_eq!(
+        (m.topic.as_str(), &m.payload[..]),
+        ("crash/state", &b"on"[..])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,7 +79,11 @@ async fn persistent_sessions_and_queued_messages_survive_a_restart() {
     r5.until_type(9).await;
     let mut p = v4(v4_opts("ps-pub", b.port)).await;
     p.publish("ps/1", QoS::AtLeastOnce, false, b"one").await;
-    assert_eq!(r5.until_type(3).await[0] & 0x06, 0x02, "QoS 1, never acknowledged");
+    assert_eq!(
+        r5.until_type(3).await[0] & 0x06,
+        0x02,
+        "QoS 1, never acknowledged"
+    );
     p.publish("ps/2", QoS::ExactlyOnce, false, b"two").await;
     p.publish("ps/3", QoS::AtLeastOnce, false, b"three").await;
     drop(p);
@@ -79,7 +93,11 @@ async fn persistent_sessions_and_queued_messages_survive_a_restart() {
 
     let mut c = v4(persistent("old-school", b.port)).await;
     for want in ["ps/1", "ps/2", "ps/3"] {
-        assert_eq!(c.expect_publish().await.topic, want, "queued messages after restart, in order");
+        assert_eq!(
+            c.expect_publish().await.topic,
+            want,
+            "queued messages after restart, in order"
+        );
     }
     c.expect_none().await;
     let (mut r5, ca) = Raw::v5(b.port, "modern", false, 30, &p_u32(SESSION_EXPIRY, 3600)).await;
@@ -87,7 +105,10 @@ async fn persistent_sessions_and_queued_messages_survive_a_restart() {
     for want in ["ps/1", "ps/2", "ps/3"] {
         let f = r5.until_type(3).await;
         let pkid = raw::publish_pkid(&f);
-        assert!(f.windows(want.len()).any(|w| w == want.as_bytes()), "expected {want}");
+        assert!(
+            f.windows(want.len()).any(|w| w == want.as_bytes()),
+            "expected {want}"
+        );
         r5.send(&raw::ack(0x40, pkid)).await;
     }
     // The subscriptions came back too.
@@ -110,5 +131,8 @@ async fn session_expiry_counts_from_the_disconnect_across_a_restart() {
     b.restart();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (_r, ca) = Raw::v5(b.port, "brief", false, 30, &p_u32(SESSION_EXPIRY, 3)).await;
-    assert!(!ca.session_present, "session outlived its 3 s expiry by the broker's downtime");
+    assert!(
+        !ca.session_present,
+        "session outlived its 3 s expiry by the broker's downtime"
+    );
 }

@@ -18,7 +18,8 @@ async fn assert_alive(port: u16) {
     let mut s = v4(v4_opts(&format!("alive-{}", common::free_port()), port)).await;
     s.subscribe("alive/check", QoS::AtLeastOnce).await;
     let mut p = v4(v4_opts(&format!("alive-p-{}", common::free_port()), port)).await;
-    p.publish("alive/check", QoS::AtLeastOnce, false, b"ok").await;
+    p.publish("alive/check", QoS::AtLeastOnce, false, b"ok")
+        .await;
     assert_eq!(&s.expect_publish().await.payload[..], b"ok");
 }
 
@@ -28,17 +29,38 @@ async fn qos_0_1_2_end_to_end_with_downgrade() {
     let mut s2 = v4(v4_opts("s2", b.port)).await;
     let mut s1 = v4(v4_opts("s1", b.port)).await;
     let mut s0 = v4(v4_opts("s0", b.port)).await;
-    assert_eq!(s2.subscribe("q/#", QoS::ExactlyOnce).await, vec![granted(QoS::ExactlyOnce)]);
-    assert_eq!(s1.subscribe("q/#", QoS::AtLeastOnce).await, vec![granted(QoS::AtLeastOnce)]);
-    assert_eq!(s0.subscribe("q/#", QoS::AtMostOnce).await, vec![granted(QoS::AtMostOnce)]);
+    assert_eq!(
+        s2.subscribe("q/#", QoS::ExactlyOnce).await,
+        vec![granted(QoS::ExactlyOnce)]
+    );
+    assert_eq!(
+        s1.subscribe("q/#", QoS::AtLeastOnce).await,
+        vec![granted(QoS::AtLeastOnce)]
+    );
+    assert_eq!(
+        s0.subscribe("q/#", QoS::AtMostOnce).await,
+        vec![granted(QoS::AtMostOnce)]
+    );
     let mut p = v4(v4_opts("pub", b.port)).await;
-    for (i, q) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce].into_iter().enumerate() {
-        p.publish(&format!("q/{i}"), q, false, format!("m{i}").as_bytes()).await;
-        for (sub, max) in [(&mut s2, QoS::ExactlyOnce), (&mut s1, QoS::AtLeastOnce), (&mut s0, QoS::AtMostOnce)] {
+    for (i, q) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
+        .into_iter()
+        .enumerate()
+    {
+        p.publish(&format!("q/{i}"), q, false, format!("m{i}").as_bytes())
+            .await;
+        for (sub, max) in [
+            (&mut s2, QoS::ExactlyOnce),
+            (&mut s1, QoS::AtLeastOnce),
+            (&mut s0, QoS::AtMostOnce),
+        ] {
             let got = sub.expect_publish().await;
             assert_eq!(got.topic, format!("q/{i}"));
             assert_eq!(got.payload, format!("m{i}").as_bytes());
-            assert_eq!(got.qos as u8, (q as u8).min(max as u8), "delivered at min(published, granted)");
+            assert_eq!(
+                got.qos as u8,
+                (q as u8).min(max as u8),
+                "delivered at min(published, granted)"
+            );
         }
     }
     for s in [&mut s2, &mut s1, &mut s0] {
@@ -55,7 +77,10 @@ async fn thousand_qos1_messages_arrive_in_order() {
     let p = v4(v4_opts("order-pub", b.port)).await;
     let publisher = tokio::spawn(async move {
         for i in 0..1000u32 {
-            p.client.publish("order/t", QoS::AtLeastOnce, false, i.to_be_bytes().to_vec()).await.unwrap();
+            p.client
+                .publish("order/t", QoS::AtLeastOnce, false, i.to_be_bytes().to_vec())
+                .await
+                .unwrap();
         }
         p
     });
@@ -74,10 +99,12 @@ async fn qos2_duplicate_publish_is_delivered_once() {
     let mut s = v4(v4_opts("dup-sub", b.port)).await;
     s.subscribe("dup/#", QoS::ExactlyOnce).await;
     let mut r = Raw::v4(b.port, "dup-pub", true, 30).await;
-    r.send(&raw::publish("dup/a", 2, 7, false, false, None, b"once")).await;
+    r.send(&raw::publish("dup/a", 2, 7, false, false, None, b"once"))
+        .await;
     assert_eq!(&r.frame().await[..], &raw::ack(0x50, 7)[..], "PUBREC");
     // The client did not see the PUBREC (as far as it knows) and re-sends with DUP.
-    r.send(&raw::publish("dup/a", 2, 7, true, false, None, b"once")).await;
+    r.send(&raw::publish("dup/a", 2, 7, true, false, None, b"once"))
+        .await;
     assert_eq!(&r.frame().await[..], &raw::ack(0x50, 7)[..], "PUBREC again");
     r.send(&raw::ack(0x62, 7)).await;
     assert_eq!(&r.frame().await[..], &raw::ack(0x70, 7)[..], "PUBCOMP");
@@ -85,7 +112,8 @@ async fn qos2_duplicate_publish_is_delivered_once() {
     assert_eq!(&m.payload[..], b"once");
     s.expect_none().await;
     // After PUBREL the id is free: a new message with the same id is a new message.
-    r.send(&raw::publish("dup/a", 2, 7, false, false, None, b"second")).await;
+    r.send(&raw::publish("dup/a", 2, 7, false, false, None, b"second"))
+        .await;
     assert_eq!(&r.frame().await[..], &raw::ack(0x50, 7)[..]);
     r.send(&raw::ack(0x62, 7)).await;
     assert_eq!(&s.expect_publish().await.payload[..], b"second");
@@ -101,7 +129,8 @@ async fn slow_consumer_queue_is_bounded_and_drops_are_counted() {
     assert_eq!(slow.frame().await[0], 0x90);
     let mut p = v4(v4_opts("fast-pub", b.port)).await;
     for i in 0..500u32 {
-        p.publish("slow/t", QoS::AtLeastOnce, false, &[i as u8; 100]).await;
+        p.publish("slow/t", QoS::AtLeastOnce, false, &[i as u8; 100])
+            .await;
     }
     let session = b.broker.router.session("slow").expect("session");
     let deadline = Instant::now() + WAIT;
@@ -114,11 +143,24 @@ async fn slow_consumer_queue_is_bounded_and_drops_are_counted() {
         if inflight == 5 && queued == 50 && dropped == 445 {
             break;
         }
-        assert!(Instant::now() < deadline, "queued {queued} inflight {inflight} dropped {dropped}");
+        assert!(
+            Instant::now() < deadline,
+            "queued {queued} inflight {inflight} dropped {dropped}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(b.broker.router.stats.dropped.load(std::sync::atomic::Ordering::Relaxed), 445);
-    common::sys_until(b.port, "$SYS/broker/publish/messages/dropped", |v| v == "445").await;
+    assert_eq!(
+        b.broker
+            .router
+            .stats
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        445
+    );
+    common::sys_until(b.port, "$SYS/broker/publish/messages/dropped", |v| {
+        v == "445"
+    })
+    .await;
     assert_alive(b.port).await;
     b.stop().await;
 }
@@ -133,13 +175,21 @@ async fn overlapping_subscriptions_give_one_delivery_at_max_qos() {
     let mut p = v4(v4_opts("overlap-pub", b.port)).await;
     p.publish("ov/a/x", QoS::ExactlyOnce, false, b"2").await;
     let m = s.expect_publish().await;
-    assert_eq!(m.qos, QoS::ExactlyOnce, "max of the matching subscriptions' QoS");
+    assert_eq!(
+        m.qos,
+        QoS::ExactlyOnce,
+        "max of the matching subscriptions' QoS"
+    );
     s.expect_none().await;
     p.publish("ov/a/x", QoS::AtLeastOnce, false, b"1").await;
     assert_eq!(s.expect_publish().await.qos, QoS::AtLeastOnce);
     s.expect_none().await;
     p.publish("ov/b", QoS::ExactlyOnce, false, b"0").await;
-    assert_eq!(s.expect_publish().await.qos, QoS::AtMostOnce, "only ov/# matches");
+    assert_eq!(
+        s.expect_publish().await.qos,
+        QoS::AtMostOnce,
+        "only ov/# matches"
+    );
     s.expect_none().await;
     b.stop().await;
 }
@@ -154,11 +204,17 @@ async fn retained_set_replace_delete_and_wildcards() {
     p.publish("other", QoS::AtLeastOnce, true, b"x").await;
     let mut s = v4(v4_opts("ret-sub", b.port)).await;
     s.subscribe("ret/#", QoS::AtLeastOnce).await;
-    let mut got = vec![s.expect_publish().await, s.expect_publish().await];
+    let mut got = [s.expect_publish().await, s.expect_publish().await];
     s.expect_none().await;
     got.sort_by(|a, b| a.topic.cmp(&b.topic));
-    assert_eq!((got[0].topic.as_str(), &got[0].payload[..], got[0].retain), ("ret/a", &b"3"[..], true));
-    assert_eq!((got[1].topic.as_str(), &got[1].payload[..], got[1].retain), ("ret/b/c", &b"2"[..], true));
+    assert_eq!(
+        (got[0].topic.as_str(), &got[0].payload[..], got[0].retain),
+        ("ret/a", &b"3"[..], true)
+    );
+    assert_eq!(
+        (got[1].topic.as_str(), &got[1].payload[..], got[1].retain),
+        ("ret/b/c", &b"2"[..], true)
+    );
     // A live subscriber gets a retained publish with retain = 0 (3.1.1 §3.3.1.3).
     p.publish("ret/b/c", QoS::AtLeastOnce, true, b"").await;
     let live = s.expect_publish().await;
@@ -183,7 +239,10 @@ async fn sys_topics_are_not_matched_by_hash() {
     let mut p = v4(v4_opts("hash-pub", b.port)).await;
     p.publish("visible", QoS::AtMostOnce, false, b"v").await;
     let m = all.expect_publish().await;
-    assert_eq!(m.topic, "visible", "first message seen by # must not be $SYS");
+    assert_eq!(
+        m.topic, "visible",
+        "first message seen by # must not be $SYS"
+    );
     all.expect_none().await;
     plus.expect_none().await;
     let v = common::sys_value(b.port, "$SYS/broker/version").await;
@@ -202,13 +261,24 @@ async fn will_on_abnormal_disconnect_not_on_clean_disconnect() {
     let c = v4(o).await;
     c.task.abort();
     let m = w.expect_publish().await;
-    assert_eq!((m.topic.as_str(), &m.payload[..]), ("will/dies", &b"gone"[..]));
+    assert_eq!(
+        (m.topic.as_str(), &m.payload[..]),
+        ("will/dies", &b"gone"[..])
+    );
     // Raw client with a will that says goodbye properly.
     let mut payload = raw::mstr("will-polite");
     payload.extend(raw::mstr("will/polite"));
     payload.extend(raw::mbin(b"never"));
     let mut r = Raw::tcp(b.port).await;
-    r.send(&raw::connect_raw("MQTT", 4, 0x02 | 0x04 | 0x08, 30, None, &payload)).await;
+    r.send(&raw::connect_raw(
+        "MQTT",
+        4,
+        0x02 | 0x04 | 0x08,
+        30,
+        None,
+        &payload,
+    ))
+    .await;
     assert_eq!(&r.frame().await[..], &[0x20, 2, 0, 0]);
     r.send(&raw::disconnect()).await;
     assert!(r.closed_within(WAIT).await);
@@ -229,9 +299,15 @@ async fn silent_client_dropped_at_one_and_a_half_keepalive() {
             assert_eq!(&pinger.frame().await[..], &[0xD0, 0], "PINGRESP");
         }
     });
-    assert!(silent.closed_within(Duration::from_secs(3)).await, "silent client not dropped");
+    assert!(
+        silent.closed_within(Duration::from_secs(3)).await,
+        "silent client not dropped"
+    );
     let took = t0.elapsed();
-    assert!(took >= Duration::from_millis(1400) && took < Duration::from_millis(2200), "dropped after {took:?}");
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_millis(2200),
+        "dropped after {took:?}"
+    );
     ping.await.unwrap();
     b.stop().await;
 }
@@ -241,7 +317,10 @@ async fn takeover_closes_the_first_connection() {
     let b = TestBroker::start().await;
     let mut first = Raw::v4(b.port, "same-id", true, 30).await;
     let _second = Raw::v4(b.port, "same-id", true, 30).await;
-    assert!(first.closed_within(WAIT).await, "first connection still open");
+    assert!(
+        first.closed_within(WAIT).await,
+        "first connection still open"
+    );
     b.stop().await;
 }
 
@@ -253,7 +332,11 @@ async fn empty_client_id_generated_for_clean_rejected_for_persistent() {
     assert_eq!(ok.frame().await[0], 0x90);
     let mut bad = Raw::tcp(b.port).await;
     bad.send(&raw::connect4("", false, 30)).await;
-    assert_eq!(&bad.frame().await[..], &[0x20, 2, 0, 0x02], "identifier rejected");
+    assert_eq!(
+        &bad.frame().await[..],
+        &[0x20, 2, 0, 0x02],
+        "identifier rejected"
+    );
     assert!(bad.closed_within(WAIT).await);
     b.stop().await;
 }
@@ -268,8 +351,12 @@ async fn persistent_session_keeps_subscriptions_and_queued_messages() {
     assert!(r.closed_within(WAIT).await);
     let mut p = v4(v4_opts("keep-pub", b.port)).await;
     p.publish("keep/0", QoS::AtMostOnce, false, b"lost").await;
-    for (i, q) in [QoS::AtLeastOnce, QoS::ExactlyOnce, QoS::AtLeastOnce].into_iter().enumerate() {
-        p.publish(&format!("keep/{}", i + 1), q, false, b"kept").await;
+    for (i, q) in [QoS::AtLeastOnce, QoS::ExactlyOnce, QoS::AtLeastOnce]
+        .into_iter()
+        .enumerate()
+    {
+        p.publish(&format!("keep/{}", i + 1), q, false, b"kept")
+            .await;
     }
     let mut c = v4({
         let mut o = v4_opts("keeper", b.port);
@@ -279,11 +366,20 @@ async fn persistent_session_keeps_subscriptions_and_queued_messages() {
     .await;
     for i in 1..=3 {
         let m = c.expect_publish().await;
-        assert_eq!(m.topic, format!("keep/{i}"), "queued QoS 1/2 messages, in order; QoS 0 not kept");
+        assert_eq!(
+            m.topic,
+            format!("keep/{i}"),
+            "queued QoS 1/2 messages, in order; QoS 0 not kept"
+        );
     }
     c.expect_none().await;
-    p.publish("keep/live", QoS::AtLeastOnce, false, b"live").await;
-    assert_eq!(c.expect_publish().await.topic, "keep/live", "subscription survived");
+    p.publish("keep/live", QoS::AtLeastOnce, false, b"live")
+        .await;
+    assert_eq!(
+        c.expect_publish().await.topic,
+        "keep/live",
+        "subscription survived"
+    );
     b.stop().await;
 }
 
@@ -291,21 +387,56 @@ async fn persistent_session_keeps_subscriptions_and_queued_messages() {
 async fn mqtt31_and_bridge_flagged_connects_are_accepted() {
     let b = TestBroker::start().await;
     let mut old = Raw::tcp(b.port).await;
-    old.send(&raw::connect_raw("MQIsdp", 3, 0x02, 30, None, &raw::mstr("old-device"))).await;
+    old.send(&raw::connect_raw(
+        "MQIsdp",
+        3,
+        0x02,
+        30,
+        None,
+        &raw::mstr("old-device"),
+    ))
+    .await;
     assert_eq!(&old.frame().await[..], &[0x20, 2, 0, 0], "MQTT 3.1 CONNACK");
     old.send(&raw::subscribe(1, "legacy/#", 1, None)).await;
     assert_eq!(&old.frame().await[..], &[0x90, 3, 0, 1, 1]);
     let mut bridge = Raw::tcp(b.port).await;
-    bridge.send(&raw::connect_raw("MQTT", 0x84, 0x02, 30, None, &raw::mstr("a-bridge"))).await;
-    assert_eq!(&bridge.frame().await[..], &[0x20, 2, 0, 0], "bridge CONNACK");
-    bridge.send(&raw::publish("legacy/x", 1, 3, false, false, None, b"hi")).await;
+    bridge
+        .send(&raw::connect_raw(
+            "MQTT",
+            0x84,
+            0x02,
+            30,
+            None,
+            &raw::mstr("a-bridge"),
+        ))
+        .await;
+    assert_eq!(
+        &bridge.frame().await[..],
+        &[0x20, 2, 0, 0],
+        "bridge CONNACK"
+    );
+    bridge
+        .send(&raw::publish("legacy/x", 1, 3, false, false, None, b"hi"))
+        .await;
     assert_eq!(&bridge.frame().await[..], &raw::ack(0x40, 3)[..]);
     let f = old.frame().await;
     assert_eq!(f[0] & 0xF0, 0x30);
     assert!(f.ends_with(b"hi"));
     let mut bad = Raw::tcp(b.port).await;
-    bad.send(&raw::connect_raw("MQTT", 9, 0x02, 30, None, &raw::mstr("future"))).await;
-    assert_eq!(&bad.frame().await[..], &[0x20, 2, 0, 1], "unacceptable protocol version");
+    bad.send(&raw::connect_raw(
+        "MQTT",
+        9,
+        0x02,
+        30,
+        None,
+        &raw::mstr("future"),
+    ))
+    .await;
+    assert_eq!(
+        &bad.frame().await[..],
+        &[0x20, 2, 0, 1],
+        "unacceptable protocol version"
+    );
     b.stop().await;
 }
 
@@ -320,26 +451,52 @@ async fn acl_refuses_subscriptions_with_0x80_and_drops_denied_publishes() {
         o
     };
     let mut alice = v4(login("alice-c", "alice")).await;
-    assert_eq!(alice.subscribe("secret/#", QoS::AtLeastOnce).await, vec![SubscribeReasonCode::Failure]);
-    assert_eq!(alice.subscribe("alice/#", QoS::AtLeastOnce).await, vec![granted(QoS::AtLeastOnce)]);
-    assert_eq!(alice.subscribe("public/#", QoS::AtLeastOnce).await, vec![granted(QoS::AtLeastOnce)]);
-    alice.publish("alice/x", QoS::AtLeastOnce, false, b"mine").await;
+    assert_eq!(
+        alice.subscribe("secret/#", QoS::AtLeastOnce).await,
+        vec![SubscribeReasonCode::Failure]
+    );
+    assert_eq!(
+        alice.subscribe("alice/#", QoS::AtLeastOnce).await,
+        vec![granted(QoS::AtLeastOnce)]
+    );
+    assert_eq!(
+        alice.subscribe("public/#", QoS::AtLeastOnce).await,
+        vec![granted(QoS::AtLeastOnce)]
+    );
+    alice
+        .publish("alice/x", QoS::AtLeastOnce, false, b"mine")
+        .await;
     assert_eq!(alice.expect_publish().await.topic, "alice/x");
     // Read-only topic: acknowledged (3.1.1 has no negative PUBACK) but dropped.
-    alice.publish("public/news", QoS::AtLeastOnce, false, b"fake").await;
+    alice
+        .publish("public/news", QoS::AtLeastOnce, false, b"fake")
+        .await;
     // A deny rule inside a granted subscription: neither published nor received.
-    alice.publish("alice/secret/x", QoS::AtLeastOnce, false, b"hidden").await;
+    alice
+        .publish("alice/secret/x", QoS::AtLeastOnce, false, b"hidden")
+        .await;
     alice.expect_none().await;
 
     // Seed 000: `pattern readwrite meters/%u/#` isolates gateways from each other.
     let mut gw1 = v4(login("gw1", "GW-0001")).await;
     let mut gw2 = v4(login("gw2", "GW-0002")).await;
-    assert_eq!(gw1.subscribe("meters/GW-0001/#", QoS::AtLeastOnce).await, vec![granted(QoS::AtLeastOnce)]);
-    assert_eq!(gw2.subscribe("meters/GW-0001/#", QoS::AtLeastOnce).await, vec![SubscribeReasonCode::Failure]);
-    assert_eq!(gw2.subscribe("meters/#", QoS::AtLeastOnce).await, vec![SubscribeReasonCode::Failure]);
-    gw2.publish("meters/GW-0001/data", QoS::AtLeastOnce, false, b"forged").await;
+    assert_eq!(
+        gw1.subscribe("meters/GW-0001/#", QoS::AtLeastOnce).await,
+        vec![granted(QoS::AtLeastOnce)]
+    );
+    assert_eq!(
+        gw2.subscribe("meters/GW-0001/#", QoS::AtLeastOnce).await,
+        vec![SubscribeReasonCode::Failure]
+    );
+    assert_eq!(
+        gw2.subscribe("meters/#", QoS::AtLeastOnce).await,
+        vec![SubscribeReasonCode::Failure]
+    );
+    gw2.publish("meters/GW-0001/data", QoS::AtLeastOnce, false, b"forged")
+        .await;
     gw1.expect_none().await;
-    gw1.publish("meters/GW-0001/data", QoS::AtLeastOnce, false, b"real").await;
+    gw1.publish("meters/GW-0001/data", QoS::AtLeastOnce, false, b"real")
+        .await;
     assert_eq!(&gw1.expect_publish().await.payload[..], b"real");
 
     // A wrong password is refused with return code 4.
@@ -347,12 +504,16 @@ async fn acl_refuses_subscriptions_with_0x80_and_drops_denied_publishes() {
     payload.extend(raw::mstr("GW-0001"));
     payload.extend(raw::mstr("nope"));
     let mut r = Raw::tcp(b.port).await;
-    r.send(&raw::connect_raw("MQTT", 4, 0xC2, 30, None, &payload)).await;
+    r.send(&raw::connect_raw("MQTT", 4, 0xC2, 30, None, &payload))
+        .await;
     assert_eq!(&r.frame().await[..], &[0x20, 2, 0, 4]);
     assert!(r.closed_within(WAIT).await);
 
     let log = b.log();
-    assert!(log.contains("publish denied by ACL") && log.contains("public/news"), "denied publish not logged:\n{log}");
+    assert!(
+        log.contains("publish denied by ACL") && log.contains("public/news"),
+        "denied publish not logged:\n{log}"
+    );
     assert!(log.contains("subscription denied by ACL"), "{log}");
 }
 
@@ -379,9 +540,17 @@ async fn unacknowledged_messages_are_resent_with_dup_on_resume() {
     r.send(&raw::connect4("resume", false, 30)).await;
     assert_eq!(&r.frame().await[..], &[0x20, 2, 1, 0], "session present");
     let again = r.frame().await;
-    assert_eq!(again[0], 0x30 | 0x08 | 0x02, "QoS 1 PUBLISH re-sent with DUP");
+    assert_eq!(
+        again[0],
+        0x30 | 0x08 | 0x02,
+        "QoS 1 PUBLISH re-sent with DUP"
+    );
     assert_eq!(raw::publish_pkid(&again), id1, "same packet id");
-    assert_eq!(&r.frame().await[..], &raw::ack(0x62, id2)[..], "PUBREL re-sent");
+    assert_eq!(
+        &r.frame().await[..],
+        &raw::ack(0x62, id2)[..],
+        "PUBREL re-sent"
+    );
     r.send(&raw::ack(0x40, id1)).await;
     r.send(&raw::ack(0x70, id2)).await;
     if let raw::Got::Frame(f) = r.recv(common::QUIET).await {
@@ -403,7 +572,10 @@ async fn unsubscribe_stops_delivery_and_sys_counts() {
     p.publish("us/a", QoS::AtLeastOnce, false, b"2").await;
     s.expect_none().await;
     common::sys_until(b.port, "$SYS/broker/clients/connected", |v| v == "3").await;
-    common::sys_until(b.port, "$SYS/broker/messages/received", |v| v.parse::<u32>().unwrap() >= 2).await;
+    common::sys_until(b.port, "$SYS/broker/messages/received", |v| {
+        v.parse::<u32>().unwrap() >= 2
+    })
+    .await;
     common::sys_until(b.port, "$SYS/broker/uptime", |v| v.ends_with(" seconds")).await;
     b.stop().await;
 }

@@ -63,7 +63,10 @@ async fn no_pub(r: &mut Raw) {
 /// Skips to the broker's DISCONNECT and returns its reason code; the socket must then close.
 async fn disconnect_reason(r: &mut Raw) -> u8 {
     let f = r.until_type(14).await;
-    assert!(r.closed_within(WAIT).await, "socket left open after DISCONNECT");
+    assert!(
+        r.closed_within(WAIT).await,
+        "socket left open after DISCONNECT"
+    );
     f[2]
 }
 
@@ -112,7 +115,14 @@ async fn publisher(port: u16, id: &str) -> V5 {
     v5(v5_opts(id, port)).await
 }
 
-async fn publish(p: &V5, topic: &str, qos: QoS, retain: bool, payload: &'static [u8], props: PublishProperties) {
+async fn publish(
+    p: &V5,
+    topic: &str,
+    qos: QoS,
+    retain: bool,
+    payload: &'static [u8],
+    props: PublishProperties,
+) {
     p.client
         .publish_with_properties(topic, qos, retain, Bytes::from_static(payload), props)
         .await
@@ -125,15 +135,30 @@ async fn connack_properties_and_reason_codes() {
     let (mut r, ca) = Raw::v5(b.port, "rc", true, 60, &[]).await;
     let p = ca.properties.expect("CONNACK properties");
     assert_eq!(p.receive_max, Some(20));
-    assert_eq!(p.server_keep_alive, Some(10), "keepalive above max_keepalive is lowered");
+    assert_eq!(
+        p.server_keep_alive,
+        Some(10),
+        "keepalive above max_keepalive is lowered"
+    );
     assert_eq!(p.max_packet_size, Some(1 << 20));
     assert_eq!(p.topic_alias_max, Some(16));
     assert_eq!(p.shared_subscription_available, Some(1));
-    assert_eq!(sub(&mut r, 1, "a/#/b", 1, &[]).await, vec![0x8F], "invalid filter");
+    assert_eq!(
+        sub(&mut r, 1, "a/#/b", 1, &[]).await,
+        vec![0x8F],
+        "invalid filter"
+    );
     assert_eq!(sub(&mut r, 2, "a/+", 2, &[]).await, vec![2]);
-    r.send(&raw::frame(0xA2, &[&[0, 3, 0][..], &raw::mstr("never/subscribed")].concat())).await;
+    r.send(&raw::frame(
+        0xA2,
+        &[&[0, 3, 0][..], &raw::mstr("never/subscribed")].concat(),
+    ))
+    .await;
     match r.v5_packet().await {
-        Packet::UnsubAck(u) => assert_eq!(u.reasons, vec![rumqttc::v5::mqttbytes::v5::UnsubAckReason::NoSubscriptionExisted]),
+        Packet::UnsubAck(u) => assert_eq!(
+            u.reasons,
+            vec![rumqttc::v5::mqttbytes::v5::UnsubAckReason::NoSubscriptionExisted]
+        ),
         other => panic!("{other:?}"),
     }
     // A client asking for keepalive 5 (under the cap) gets no server keep alive.
@@ -148,9 +173,20 @@ async fn overlapping_subscriptions_carry_every_identifier() {
     let (mut r, _) = Raw::v5(b.port, "ids", true, 30, &[]).await;
     assert_eq!(sub(&mut r, 1, "ids/#", 0, &p_var(SUB_ID, 1)).await, vec![0]);
     assert_eq!(sub(&mut r, 2, "ids/+", 1, &p_var(SUB_ID, 2)).await, vec![1]);
-    assert_eq!(sub(&mut r, 3, "ids/a", 0, &p_var(SUB_ID, 300)).await, vec![0]);
+    assert_eq!(
+        sub(&mut r, 3, "ids/a", 0, &p_var(SUB_ID, 300)).await,
+        vec![0]
+    );
     let p = publisher(b.port, "ids-pub").await;
-    publish(&p, "ids/a", QoS::ExactlyOnce, false, b"x", PublishProperties::default()).await;
+    publish(
+        &p,
+        "ids/a",
+        QoS::ExactlyOnce,
+        false,
+        b"x",
+        PublishProperties::default(),
+    )
+    .await;
     // Parsed by hand: rumqttc 0.25's property reader miscounts subscription
     // identifiers (`cursor += 1 + id_len`) and loses the last of several.
     let f = r.until_type(3).await;
@@ -166,8 +202,14 @@ async fn overlapping_subscriptions_carry_every_identifier() {
 async fn message_expiry_drops_expired_and_forwards_remaining() {
     let b = TestBroker::start().await;
     let p = publisher(b.port, "exp-pub").await;
-    let short = PublishProperties { message_expiry_interval: Some(1), ..Default::default() };
-    let long = PublishProperties { message_expiry_interval: Some(60), ..Default::default() };
+    let short = PublishProperties {
+        message_expiry_interval: Some(1),
+        ..Default::default()
+    };
+    let long = PublishProperties {
+        message_expiry_interval: Some(60),
+        ..Default::default()
+    };
     publish(&p, "exp/short", QoS::AtLeastOnce, true, b"s", short.clone()).await;
     publish(&p, "exp/long", QoS::AtLeastOnce, true, b"l", long).await;
     // A persistent subscriber that is offline while a short-lived message waits for it.
@@ -181,9 +223,16 @@ async fn message_expiry_drops_expired_and_forwards_remaining() {
     let (mut s, _) = Raw::v5(b.port, "exp-sub", true, 30, &[]).await;
     assert_eq!(sub(&mut s, 1, "exp/#", 1, &[]).await, vec![1]);
     let m = next_pub(&mut s).await;
-    assert_eq!(&m.topic[..], b"exp/long", "expired retained message not delivered");
+    assert_eq!(
+        &m.topic[..],
+        b"exp/long",
+        "expired retained message not delivered"
+    );
     let left = m.properties.unwrap().message_expiry_interval.unwrap();
-    assert!((57..=60).contains(&left), "remaining expiry forwarded: {left}");
+    assert!(
+        (57..=60).contains(&left),
+        "remaining expiry forwarded: {left}"
+    );
     no_pub(&mut s).await;
     let (mut back, ca) = Raw::v5(b.port, "exp-off", false, 30, &p_u32(SESSION_EXPIRY, 60)).await;
     assert!(ca.session_present);
@@ -197,17 +246,53 @@ async fn topic_alias_from_client_to_broker() {
     let (mut s, _) = Raw::v5(b.port, "ta-sub", true, 30, &[]).await;
     assert_eq!(sub(&mut s, 1, "ta/#", 0, &[]).await, vec![0]);
     let (mut p, _) = Raw::v5(b.port, "ta-pub", true, 30, &[]).await;
-    p.send(&raw::publish("ta/x", 0, 0, false, false, Some(&p_u16(ALIAS, 3)), b"1")).await;
-    p.send(&raw::publish("", 0, 0, false, false, Some(&p_u16(ALIAS, 3)), b"2")).await;
+    p.send(&raw::publish(
+        "ta/x",
+        0,
+        0,
+        false,
+        false,
+        Some(&p_u16(ALIAS, 3)),
+        b"1",
+    ))
+    .await;
+    p.send(&raw::publish(
+        "",
+        0,
+        0,
+        false,
+        false,
+        Some(&p_u16(ALIAS, 3)),
+        b"2",
+    ))
+    .await;
     for want in [b"1", b"2"] {
         let m = next_pub(&mut s).await;
         assert_eq!((&m.topic[..], &m.payload[..]), (&b"ta/x"[..], &want[..]));
     }
     // Unknown alias with an empty topic: protocol error. Alias above the maximum: 0x94.
-    p.send(&raw::publish("", 0, 0, false, false, Some(&p_u16(ALIAS, 4)), b"?")).await;
+    p.send(&raw::publish(
+        "",
+        0,
+        0,
+        false,
+        false,
+        Some(&p_u16(ALIAS, 4)),
+        b"?",
+    ))
+    .await;
     assert_eq!(disconnect_reason(&mut p).await, 0x82);
     let (mut p2, _) = Raw::v5(b.port, "ta-pub2", true, 30, &[]).await;
-    p2.send(&raw::publish("ta/y", 0, 0, false, false, Some(&p_u16(ALIAS, 17)), b"?")).await;
+    p2.send(&raw::publish(
+        "ta/y",
+        0,
+        0,
+        false,
+        false,
+        Some(&p_u16(ALIAS, 17)),
+        b"?",
+    ))
+    .await;
     assert_eq!(disconnect_reason(&mut p2).await, 0x94);
     b.stop().await;
 }
@@ -222,7 +307,15 @@ async fn topic_alias_from_broker_to_client_when_allowed() {
     }
     let p = publisher(b.port, "al-pub").await;
     for t in ["al/one", "al/one", "al/two", "al/three", "al/three"] {
-        publish(&p, t, QoS::AtMostOnce, false, b".", PublishProperties::default()).await;
+        publish(
+            &p,
+            t,
+            QoS::AtMostOnce,
+            false,
+            b".",
+            PublishProperties::default(),
+        )
+        .await;
     }
     let mut known = std::collections::HashMap::new();
     for want in ["al/one", "al/one", "al/two", "al/three", "al/three"] {
@@ -234,7 +327,10 @@ async fn topic_alias_from_broker_to_client_when_allowed() {
                 known.insert(a, String::from_utf8(m.topic.to_vec()).unwrap());
                 String::from_utf8(m.topic.to_vec()).unwrap()
             }
-            (true, Some(a)) => known.get(&a).cloned().expect("alias used before it was set"),
+            (true, Some(a)) => known
+                .get(&a)
+                .cloned()
+                .expect("alias used before it was set"),
             (false, None) => String::from_utf8(m.topic.to_vec()).unwrap(),
             (true, None) => panic!("empty topic without alias"),
         };
@@ -244,7 +340,10 @@ async fn topic_alias_from_broker_to_client_when_allowed() {
     for want in ["al/one", "al/one", "al/two", "al/three", "al/three"] {
         let m = next_pub(&mut without).await;
         assert_eq!(&m.topic[..], want.as_bytes());
-        assert!(m.properties.is_none_or(|p| p.topic_alias.is_none()), "no alias without permission");
+        assert!(
+            m.properties.is_none_or(|p| p.topic_alias.is_none()),
+            "no alias without permission"
+        );
     }
     b.stop().await;
 }
@@ -256,14 +355,24 @@ async fn receive_maximum_exceeded_disconnects_with_0x93() {
     let (mut r, ca) = Raw::v5(b.port, "greedy2", true, 30, &[]).await;
     assert_eq!(ca.properties.unwrap().receive_max, Some(3));
     for id in 1..=4u16 {
-        r.send(&raw::publish("rm/t", 2, id, false, false, Some(&[]), b"x")).await;
+        r.send(&raw::publish("rm/t", 2, id, false, false, Some(&[]), b"x"))
+            .await;
     }
     assert_eq!(disconnect_reason(&mut r).await, 0x93);
     // Within the limit, with PUBRELs, all is well.
     let (mut ok, _) = Raw::v5(b.port, "polite2", true, 30, &[]).await;
     for round in 0..3u16 {
         for id in 1..=3u16 {
-            ok.send(&raw::publish("rm/t", 2, round * 3 + id, false, false, Some(&[]), b"x")).await;
+            ok.send(&raw::publish(
+                "rm/t",
+                2,
+                round * 3 + id,
+                false,
+                false,
+                Some(&[]),
+                b"x",
+            ))
+            .await;
         }
         for id in 1..=3u16 {
             ok.until_type(5).await;
@@ -290,8 +399,24 @@ async fn broker_respects_the_clients_maximum_packet_size() {
     let (mut s, _) = Raw::v5(b.port, "small", true, 30, &p_u32(MAX_PACKET, 100)).await;
     assert_eq!(sub(&mut s, 1, "mp/#", 1, &[]).await, vec![1]);
     let p = publisher(b.port, "mp-pub").await;
-    publish(&p, "mp/big", QoS::AtLeastOnce, false, &[b'x'; 500], PublishProperties::default()).await;
-    publish(&p, "mp/small", QoS::AtLeastOnce, false, b"tiny", PublishProperties::default()).await;
+    publish(
+        &p,
+        "mp/big",
+        QoS::AtLeastOnce,
+        false,
+        &[b'x'; 500],
+        PublishProperties::default(),
+    )
+    .await;
+    publish(
+        &p,
+        "mp/small",
+        QoS::AtLeastOnce,
+        false,
+        b"tiny",
+        PublishProperties::default(),
+    )
+    .await;
     let m = next_pub(&mut s).await;
     assert_eq!(&m.topic[..], b"mp/small", "oversized message skipped");
     no_pub(&mut s).await;
@@ -306,7 +431,11 @@ async fn user_properties_and_other_publish_properties_pass_through() {
     s.suback().await;
     let p = publisher(b.port, "up-pub").await;
     let props = PublishProperties {
-        user_properties: vec![("k".into(), "v1".into()), ("k".into(), "v2".into()), ("site".into(), "GW-0001".into())],
+        user_properties: vec![
+            ("k".into(), "v1".into()),
+            ("k".into(), "v2".into()),
+            ("site".into(), "GW-0001".into()),
+        ],
         content_type: Some("application/json".into()),
         response_topic: Some("up/reply".into()),
         correlation_data: Some(Bytes::from_static(b"corr")),
@@ -315,7 +444,10 @@ async fn user_properties_and_other_publish_properties_pass_through() {
     };
     publish(&p, "up/a", QoS::AtLeastOnce, false, b"{}", props.clone()).await;
     let got = s.expect_publish().await.properties.unwrap();
-    assert_eq!(got.user_properties, props.user_properties, "in order, duplicates kept");
+    assert_eq!(
+        got.user_properties, props.user_properties,
+        "in order, duplicates kept"
+    );
     assert_eq!(got.content_type, props.content_type);
     assert_eq!(got.response_topic, props.response_topic);
     assert_eq!(got.correlation_data, props.correlation_data);
@@ -327,21 +459,61 @@ async fn user_properties_and_other_publish_properties_pass_through() {
 async fn no_local_and_retain_as_published() {
     let b = TestBroker::start().await;
     let (mut me, _) = Raw::v5(b.port, "nl", true, 30, &[]).await;
-    assert_eq!(sub(&mut me, 1, "nl/#", opts(1, true, false, 0), &[]).await, vec![1]);
-    me.send(&raw::publish("nl/mine", 1, 9, false, false, Some(&[]), b"m")).await;
+    assert_eq!(
+        sub(&mut me, 1, "nl/#", opts(1, true, false, 0), &[]).await,
+        vec![1]
+    );
+    me.send(&raw::publish(
+        "nl/mine",
+        1,
+        9,
+        false,
+        false,
+        Some(&[]),
+        b"m",
+    ))
+    .await;
     assert_eq!(me.until_type(4).await[2..4], 9u16.to_be_bytes());
     no_pub(&mut me).await;
     let other = publisher(b.port, "nl-other").await;
-    publish(&other, "nl/theirs", QoS::AtLeastOnce, false, b"t", PublishProperties::default()).await;
+    publish(
+        &other,
+        "nl/theirs",
+        QoS::AtLeastOnce,
+        false,
+        b"t",
+        PublishProperties::default(),
+    )
+    .await;
     assert_eq!(&next_pub(&mut me).await.topic[..], b"nl/theirs");
 
     let (mut rap, _) = Raw::v5(b.port, "rap1", true, 30, &[]).await;
     let (mut norap, _) = Raw::v5(b.port, "rap0", true, 30, &[]).await;
-    assert_eq!(sub(&mut rap, 1, "rap/#", opts(0, false, true, 0), &[]).await, vec![0]);
-    assert_eq!(sub(&mut norap, 1, "rap/#", opts(0, false, false, 0), &[]).await, vec![0]);
-    publish(&other, "rap/x", QoS::AtMostOnce, true, b"r", PublishProperties::default()).await;
-    assert!(next_pub(&mut rap).await.retain, "retain-as-published keeps the flag");
-    assert!(!next_pub(&mut norap).await.retain, "without it a live delivery clears the flag");
+    assert_eq!(
+        sub(&mut rap, 1, "rap/#", opts(0, false, true, 0), &[]).await,
+        vec![0]
+    );
+    assert_eq!(
+        sub(&mut norap, 1, "rap/#", opts(0, false, false, 0), &[]).await,
+        vec![0]
+    );
+    publish(
+        &other,
+        "rap/x",
+        QoS::AtMostOnce,
+        true,
+        b"r",
+        PublishProperties::default(),
+    )
+    .await;
+    assert!(
+        next_pub(&mut rap).await.retain,
+        "retain-as-published keeps the flag"
+    );
+    assert!(
+        !next_pub(&mut norap).await.retain,
+        "without it a live delivery clears the flag"
+    );
     b.stop().await;
 }
 
@@ -349,7 +521,15 @@ async fn no_local_and_retain_as_published() {
 async fn retain_handling_0_1_2() {
     let b = TestBroker::start().await;
     let p = publisher(b.port, "rh-pub").await;
-    publish(&p, "rh/t", QoS::AtLeastOnce, true, b"kept", PublishProperties::default()).await;
+    publish(
+        &p,
+        "rh/t",
+        QoS::AtLeastOnce,
+        true,
+        b"kept",
+        PublishProperties::default(),
+    )
+    .await;
     let (mut r, _) = Raw::v5(b.port, "rh", true, 30, &[]).await;
     // 0: on every subscribe.
     for _ in 0..2 {
@@ -380,7 +560,15 @@ async fn shared_subscription_gives_each_message_to_exactly_one_member() {
     sub(&mut plain, 1, "sh/#", 0, &[]).await;
     let p = publisher(b.port, "sh-pub").await;
     for i in 0..30u8 {
-        publish(&p, "sh/t", QoS::AtLeastOnce, false, Box::leak(Box::new([i])), PublishProperties::default()).await;
+        publish(
+            &p,
+            "sh/t",
+            QoS::AtLeastOnce,
+            false,
+            Box::leak(Box::new([i])),
+            PublishProperties::default(),
+        )
+        .await;
     }
     let mut seen = Vec::new();
     let mut per_member = Vec::new();
@@ -396,8 +584,15 @@ async fn shared_subscription_gives_each_message_to_exactly_one_member() {
         per_member.push(n);
     }
     seen.sort();
-    assert_eq!(seen, (0..30).collect::<Vec<u8>>(), "each message to exactly one member");
-    assert!(per_member.iter().all(|&n| n > 0), "spread over the group: {per_member:?}");
+    assert_eq!(
+        seen,
+        (0..30).collect::<Vec<u8>>(),
+        "each message to exactly one member"
+    );
+    assert!(
+        per_member.iter().all(|&n| n > 0),
+        "spread over the group: {per_member:?}"
+    );
     for _ in 0..30 {
         next_pub(&mut plain).await;
     }
@@ -417,10 +612,18 @@ async fn takeover_sends_disconnect_0x8e() {
 async fn empty_client_id_gets_an_assigned_id() {
     let b = TestBroker::start().await;
     let (_r, ca) = Raw::v5(b.port, "", true, 30, &[]).await;
-    let id = ca.properties.unwrap().assigned_client_identifier.expect("assigned id");
+    let id = ca
+        .properties
+        .unwrap()
+        .assigned_client_identifier
+        .expect("assigned id");
     assert!(!id.is_empty());
     let (_r2, ca2) = Raw::v5(b.port, "", true, 30, &[]).await;
-    assert_ne!(ca2.properties.unwrap().assigned_client_identifier.unwrap(), id, "ids are unique");
+    assert_ne!(
+        ca2.properties.unwrap().assigned_client_identifier.unwrap(),
+        id,
+        "ids are unique"
+    );
     b.stop().await;
 }
 
@@ -439,7 +642,15 @@ async fn session_expiry_ends_the_session() {
     assert!(l.closed_within(WAIT).await);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let p = publisher(b.port, "se-pub").await;
-    publish(&p, "se/x", QoS::AtLeastOnce, false, b"x", PublishProperties::default()).await;
+    publish(
+        &p,
+        "se/x",
+        QoS::AtLeastOnce,
+        false,
+        b"x",
+        PublishProperties::default(),
+    )
+    .await;
     let (mut r, ca) = Raw::v5(b.port, "short", false, 30, &p_u32(SESSION_EXPIRY, 1)).await;
     assert!(!ca.session_present, "expired session resumed");
     no_pub(&mut r).await;
@@ -479,7 +690,10 @@ async fn will_delay_is_honoured_and_cancelled_by_reconnect() {
     let m = next_pub(&mut w).await;
     let at = t0.elapsed();
     assert_eq!(&m.topic[..], b"wd/dies");
-    assert!(at >= Duration::from_millis(1900) && at < Duration::from_millis(2900), "will after {at:?}");
+    assert!(
+        at >= Duration::from_millis(1900) && at < Duration::from_millis(2900),
+        "will after {at:?}"
+    );
     if let raw::Got::Frame(f) = w.recv(Duration::from_millis(1500)).await {
         panic!("cancelled will published: {f:?}");
     }
@@ -494,14 +708,42 @@ async fn acl_refusals_use_0x87() {
     payload.extend(raw::mstr("GW-0002"));
     payload.extend(raw::mstr("pw"));
     let mut r = Raw::tcp(b.port).await;
-    r.send(&raw::connect_raw("MQTT", 5, 0xC2, 30, Some(&raw::props(&[])), &payload)).await;
-    assert!(matches!(r.v5_packet().await, Packet::ConnAck(c) if c.code == rumqttc::v5::mqttbytes::v5::ConnectReturnCode::Success));
+    r.send(&raw::connect_raw(
+        "MQTT",
+        5,
+        0xC2,
+        30,
+        Some(&raw::props(&[])),
+        &payload,
+    ))
+    .await;
+    assert!(
+        matches!(r.v5_packet().await, Packet::ConnAck(c) if c.code == rumqttc::v5::mqttbytes::v5::ConnectReturnCode::Success)
+    );
     assert_eq!(sub(&mut r, 1, "meters/GW-0001/#", 1, &[]).await, vec![0x87]);
     assert_eq!(sub(&mut r, 2, "meters/GW-0002/#", 1, &[]).await, vec![1]);
-    r.send(&raw::publish("meters/GW-0001/x", 1, 5, false, false, Some(&[]), b"forged")).await;
+    r.send(&raw::publish(
+        "meters/GW-0001/x",
+        1,
+        5,
+        false,
+        false,
+        Some(&[]),
+        b"forged",
+    ))
+    .await;
     let f = r.until_type(4).await;
     assert_eq!(&f[..], &[0x40, 3, 0, 5, 0x87], "PUBACK: not authorized");
-    r.send(&raw::publish("meters/GW-0002/x", 1, 6, false, false, Some(&[]), b"real")).await;
+    r.send(&raw::publish(
+        "meters/GW-0002/x",
+        1,
+        6,
+        false,
+        false,
+        Some(&[]),
+        b"real",
+    ))
+    .await;
     assert_eq!(&next_pub(&mut r).await.payload[..], b"real");
     b.stop().await;
 }
@@ -513,7 +755,15 @@ async fn the_clients_receive_maximum_bounds_the_broker_inflight() {
     sub(&mut r, 1, "w/#", 1, &[]).await;
     let p = publisher(b.port, "w-pub").await;
     for _ in 0..5 {
-        publish(&p, "w/t", QoS::AtLeastOnce, false, b".", PublishProperties::default()).await;
+        publish(
+            &p,
+            "w/t",
+            QoS::AtLeastOnce,
+            false,
+            b".",
+            PublishProperties::default(),
+        )
+        .await;
     }
     let mut ids = Vec::new();
     for _ in 0..2 {
@@ -538,7 +788,10 @@ async fn server_keep_alive_is_enforced() {
     let t0 = Instant::now();
     assert_eq!(disconnect_reason(&mut r).await, 0x8D, "keep alive timeout");
     let took = t0.elapsed();
-    assert!(took >= Duration::from_millis(1400) && took < Duration::from_millis(2500), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_millis(2500),
+        "{took:?}"
+    );
     b.stop().await;
 }
 
@@ -555,15 +808,26 @@ async fn disconnect_reasons_and_session_expiry_on_disconnect() {
     assert_eq!(&next_pub(&mut w).await.topic[..], b"wd/withwill");
     // Session expiry 0 on CONNECT cannot become non-zero on DISCONNECT.
     let (mut c, _) = Raw::v5(b.port, "zero", true, 30, &[]).await;
-    c.send(&raw::frame(0xE0, &[&[0u8][..], &raw::props(&[p_u32(SESSION_EXPIRY, 60)])].concat())).await;
+    c.send(&raw::frame(
+        0xE0,
+        &[&[0u8][..], &raw::props(&[p_u32(SESSION_EXPIRY, 60)])].concat(),
+    ))
+    .await;
     assert_eq!(disconnect_reason(&mut c).await, 0x82);
     // A persistent session can be ended by DISCONNECT with expiry 0.
     let (mut c, _) = Raw::v5(b.port, "ending", true, 30, &p_u32(SESSION_EXPIRY, 60)).await;
     sub(&mut c, 1, "end/#", 1, &[]).await;
-    c.send(&raw::frame(0xE0, &[&[0u8][..], &raw::props(&[p_u32(SESSION_EXPIRY, 0)])].concat())).await;
+    c.send(&raw::frame(
+        0xE0,
+        &[&[0u8][..], &raw::props(&[p_u32(SESSION_EXPIRY, 0)])].concat(),
+    ))
+    .await;
     assert!(c.closed_within(WAIT).await);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (_c, ca) = Raw::v5(b.port, "ending", false, 30, &p_u32(SESSION_EXPIRY, 60)).await;
-    assert!(!ca.session_present, "session should have ended with the connection");
+    assert!(
+        !ca.session_present,
+        "session should have ended with the connection"
+    );
     b.stop().await;
 }

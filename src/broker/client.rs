@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::connect::Accepted;
 use super::connection::{Connection, ReadError};
-use super::frame::FrameError;
 use super::encode::{self, PublishOut, reason};
+use super::frame::FrameError;
 use super::packets::{Version, WillIn};
 use super::session::{Delivery, OutState, Outgoing, Session};
 use super::stats::Stats;

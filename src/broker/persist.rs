@@ -23,7 +23,9 @@ fn encode(session: &Session) -> Bytes {
     b.put_u32(s.expiry_secs);
     // When the client left (now if it is connected): the expiry runs from
     // there, not from when the broker happened to save the session.
-    let away_ms = s.disconnected_at.map_or(0, |t| t.elapsed().as_millis() as u64);
+    let away_ms = s
+        .disconnected_at
+        .map_or(0, |t| t.elapsed().as_millis() as u64);
     b.put_u64(now_ms().saturating_sub(away_ms));
     b.put_u32(s.subscriptions.len() as u32);
     for (filter, o) in &s.subscriptions {

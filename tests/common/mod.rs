@@ -36,8 +36,18 @@ pub fn config_text(data_dir: &Path, bind: &str, limits: &str, extra: &str) -> St
 }
 
 /// [`config_text`] with a given `sys_interval` (which also paces the session-expiry sweep).
-pub fn config_text_sys(data_dir: &Path, bind: &str, sys: &str, limits: &str, extra: &str) -> String {
-    let timeout = if limits.contains("connect_timeout") { "" } else { "connect_timeout = \"2s\"" };
+pub fn config_text_sys(
+    data_dir: &Path,
+    bind: &str,
+    sys: &str,
+    limits: &str,
+    extra: &str,
+) -> String {
+    let timeout = if limits.contains("connect_timeout") {
+        ""
+    } else {
+        "connect_timeout = \"2s\""
+    };
     format!(
         "data_dir = {dir:?}\nsys_interval = {sys:?}\n\n[limits]\n{timeout}\n{limits}\n\n\
          [[listener]]\nbind = {bind:?}\nallow_anonymous = true\n\n{extra}\n",
@@ -182,7 +192,11 @@ impl BinBroker {
             if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!("edgemq exited with {st}:\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "edgemq did not answer:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "edgemq did not answer:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         // The port is bound before the signal handlers are installed; give
@@ -552,7 +566,11 @@ pub fn edgemq_passwd(file: &Path, user: &str, password: &str) {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    c.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
     assert!(c.wait().unwrap().success(), "edgemq passwd failed");
 }
 

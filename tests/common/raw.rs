@@ -51,7 +51,13 @@ impl Raw {
     }
 
     /// TCP + an MQTT 5 CONNECT with `props`; returns the CONNACK (asserted success).
-    pub async fn v5(port: u16, id: &str, clean: bool, keepalive: u16, props: &[u8]) -> (Raw, v5::ConnAck) {
+    pub async fn v5(
+        port: u16,
+        id: &str,
+        clean: bool,
+        keepalive: u16,
+        props: &[u8],
+    ) -> (Raw, v5::ConnAck) {
         let mut r = Raw::tcp(port).await;
         r.send(&connect5(id, clean, keepalive, props)).await;
         match r.v5_packet().await {
@@ -213,7 +219,14 @@ pub fn p_var(id: u8, v: usize) -> Vec<u8> {
 }
 
 /// CONNECT with any protocol name/level and flags; `props` (MQTT 5) goes after keepalive.
-pub fn connect_raw(name: &str, level: u8, flags: u8, keepalive: u16, props: Option<&[u8]>, payload: &[u8]) -> Vec<u8> {
+pub fn connect_raw(
+    name: &str,
+    level: u8,
+    flags: u8,
+    keepalive: u16,
+    props: Option<&[u8]>,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut b = mstr(name);
     b.push(level);
     b.push(flags);
@@ -232,11 +245,26 @@ pub fn connect4(id: &str, clean: bool, keepalive: u16) -> Vec<u8> {
 
 /// MQTT 5 CONNECT; `props` are the concatenated properties (no length prefix).
 pub fn connect5(id: &str, clean: bool, keepalive: u16, p: &[u8]) -> Vec<u8> {
-    connect_raw("MQTT", 5, u8::from(clean) << 1, keepalive, Some(&props(&[p.to_vec()])), &mstr(id))
+    connect_raw(
+        "MQTT",
+        5,
+        u8::from(clean) << 1,
+        keepalive,
+        Some(&props(&[p.to_vec()])),
+        &mstr(id),
+    )
 }
 
 /// PUBLISH; `props` is None for 3.1.1, the concatenated properties for 5.
-pub fn publish(topic: &str, qos: u8, pkid: u16, dup: bool, retain: bool, p: Option<&[u8]>, payload: &[u8]) -> Vec<u8> {
+pub fn publish(
+    topic: &str,
+    qos: u8,
+    pkid: u16,
+    dup: bool,
+    retain: bool,
+    p: Option<&[u8]>,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut b = mstr(topic);
     if qos > 0 {
         b.extend(pkid.to_be_bytes());
@@ -245,7 +273,10 @@ pub fn publish(topic: &str, qos: u8, pkid: u16, dup: bool, retain: bool, p: Opti
         b.extend(props(&[p.to_vec()]));
     }
     b.extend_from_slice(payload);
-    frame(0x30 | (u8::from(dup) << 3) | (qos << 1) | u8::from(retain), &b)
+    frame(
+        0x30 | (u8::from(dup) << 3) | (qos << 1) | u8::from(retain),
+        &b,
+    )
 }
 
 /// SUBSCRIBE of one filter with an options byte; `props` as for [`publish`].
