@@ -170,13 +170,6 @@ fn protocol_of<'a>(frame: &'a [u8], header: &Header) -> Option<(&'a [u8], u8)> {
     Some((name, *body.get(2 + n)?))
 }
 
-/// The connect flags byte, right after the protocol level.
-fn connect_flags(frame: &[u8], header: &Header) -> Option<u8> {
-    let body = frame.get(header.header_len..)?;
-    let n = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
-    body.get(3 + n).copied()
-}
-
 /// Rebuilds a CONNECT frame with protocol name "MQTT" and `level`, so that
 /// the 3.1.1 codec can parse an MQTT 3.1 (or bridge-flagged) CONNECT.
 fn normalise_connect(frame: &[u8], header: &Header, level: u8) -> Option<BytesMut> {
@@ -203,10 +196,7 @@ pub fn decode_connect(
     let ptype = PacketType::Connect;
     let (name, raw_level) =
         protocol_of(&frame, header).ok_or_else(|| malformed(ptype, "truncated variable header"))?;
-    if connect_flags(&frame, header).is_none_or(|f| f & 1 != 0) {
-        // MQTT 3.1.1 §3.1.2.3 / 5.0 §3.1.2.3: the reserved flag must be 0.
-        return Err(malformed(ptype, "reserved connect flag set"));
-    }
+    super::strict::connect(&frame, header).map_err(|e| malformed(ptype, e))?;
     let bridge = raw_level & 0x80 != 0;
     let level = raw_level & 0x7f;
     let version = match (name, level) {
@@ -360,6 +350,8 @@ pub fn decode(
             return Err(DecodeError::WrongDirection(header.ptype));
         }
         T::Auth => return Ok(Inbound::Auth),
+        T::Subscribe => super::strict::subscribe(&frame, header, version.is_v5())
+            .map_err(|e| malformed(header.ptype, e))?,
         _ => {}
     }
     if version.is_v5() {
