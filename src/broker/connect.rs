@@ -103,8 +103,15 @@ pub async fn handshake(
         refuse(conn, c.version, code).await;
         return Err(Refused::Rejected(why));
     }
-    let (session, session_present, generation, kick) = bind_session(broker, &c).await;
     let keep_alive = effective_keepalive(c.keep_alive, broker.limits.max_keepalive);
+    if keep_alive != c.keep_alive && !c.version.is_v5() {
+        // MQTT 3.1.1 cannot tell a client to ping more often; silently
+        // lowering it would drop the client at 1.5 × max_keepalive over and
+        // over. Refuse it the way Mosquitto does, with "identifier rejected".
+        refuse(conn, c.version, reason::CLIENT_ID_NOT_VALID).await;
+        return Err(Refused::Rejected("keepalive above max_keepalive"));
+    }
+    let (session, session_present, generation, kick) = bind_session(broker, &c).await;
     let props = ConnAckProps {
         session_expiry: (c.version.is_v5() && session.lock().expiry_secs != c.session_expiry)
             .then(|| session.lock().expiry_secs),
