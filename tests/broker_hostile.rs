@@ -320,3 +320,65 @@ async fn violations_are_logged_with_the_client_at_warn_level() {
     assert!(line.contains("big-client"), "{line}");
     assert!(!log.contains(" INFO "), "info lines at warn level:\n{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_flag_and_subscription_option_rules() {
+    let b = TestBroker::with("max_keepalive = 10", "").await;
+    let will = [raw::mstr("w"), raw::mstr("t"), raw::mstr("m")].concat();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "will QoS without will",
+            raw::connect_raw("MQTT", 4, 0x0A, 5, None, &raw::mstr("a")),
+        ),
+        (
+            "will retain without will",
+            raw::connect_raw("MQTT", 4, 0x22, 5, None, &raw::mstr("b")),
+        ),
+        (
+            "will QoS 3",
+            raw::connect_raw("MQTT", 4, 0x1E, 5, None, &will),
+        ),
+        (
+            "password without user name",
+            raw::connect_raw(
+                "MQTT",
+                4,
+                0x42,
+                5,
+                None,
+                &[raw::mstr("c"), raw::mstr("pw")].concat(),
+            ),
+        ),
+    ];
+    for (what, bytes) in cases {
+        let mut r = Raw::tcp(b.port).await;
+        r.send(&bytes).await;
+        match r.recv(WAIT).await {
+            Got::Closed => {}
+            other => panic!("{what}: accepted ({other:?})"),
+        }
+    }
+    // 3.1.1 cannot be told a lower keepalive: refused like Mosquitto does.
+    for ka in [60, 0] {
+        let mut r = Raw::tcp(b.port).await;
+        r.send(&raw::connect4("slowpoke", true, ka)).await;
+        assert_eq!(&r.frame().await[..], &[0x20, 2, 0, 2], "keepalive {ka}");
+        assert!(r.closed_within(WAIT).await);
+    }
+    let mut r = Raw::v4(b.port, "subopts", true, 5).await;
+    r.send(&raw::subscribe(1, "x", 0x41, None)).await;
+    assert!(
+        r.closed_within(WAIT).await,
+        "3.1.1 reserved option bits accepted"
+    );
+    let (mut r, _) = Raw::v5(b.port, "subopts5", true, 5, &[]).await;
+    r.send(&raw::subscribe(1, "x", 0x81, Some(&[]))).await;
+    v5_disconnected_with(&mut r, 0x81).await;
+    let (mut r, _) = Raw::v5(b.port, "rh3", true, 5, &[]).await;
+    r.send(&raw::subscribe(1, "x", 0x30, Some(&[]))).await;
+    v5_disconnected_with(&mut r, 0x81).await;
+    let mut ok = Raw::v4(b.port, "fine", true, 5).await;
+    ok.send(&raw::subscribe(1, "x", 0x01, None)).await;
+    assert_eq!(&ok.frame().await[..], &[0x90, 3, 0, 1, 1]);
+    b.stop().await;
+}
