@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::session::{Delivery, Session};
+use super::session::{Delivery, OutState, Outgoing, Session};
 use crate::config::model::Overflow;
 use crate::router::Router;
 use crate::router::message::{QoS, now_ms};
@@ -16,7 +16,11 @@ use crate::store::Store;
 
 const FORMAT: u8 = 1;
 
-fn encode(session: &Session) -> Bytes {
+/// The session record. With `inflight`, it also lists the packet id and state
+/// of each unacknowledged outgoing message, which [`snapshot`] stores first
+/// among the session's messages: a restart must re-send a QoS 2 message with
+/// its old packet id and DUP (or only its PUBREL), never as a new message.
+fn encode(session: &Session, inflight: bool) -> Bytes {
     let s = session.lock();
     let mut b = BytesMut::new();
     b.put_u8(FORMAT);
@@ -39,6 +43,16 @@ fn encode(session: &Session) -> Bytes {
         );
         b.put_u32(o.id.unwrap_or(0));
     }
+    let outgoing: Vec<&Outgoing> = if inflight {
+        s.inflight.iter().collect()
+    } else {
+        Vec::new()
+    };
+    b.put_u16(outgoing.len() as u16);
+    for o in outgoing {
+        b.put_u16(o.pkid);
+        b.put_u8(u8::from(o.state == OutState::Released));
+    }
     b.freeze()
 }
 
@@ -47,6 +61,8 @@ struct Record {
     /// Wall-clock ms when the client disconnected (or when saved, if it was connected).
     saved_ms: u64,
     subscriptions: Vec<(String, SubOptions)>,
+    /// (packet id, state) of the first stored messages, which were inflight.
+    inflight: Vec<(u16, OutState)>,
 }
 
 fn decode(mut b: Bytes) -> Option<Record> {
@@ -77,10 +93,28 @@ fn decode(mut b: Bytes) -> Option<Record> {
         };
         subscriptions.push((filter, opts));
     }
+    // Records written before the inflight list existed simply end here.
+    let mut inflight = Vec::new();
+    if b.remaining() >= 2 {
+        let n = b.get_u16();
+        for _ in 0..n {
+            if b.remaining() < 3 {
+                return None;
+            }
+            let pkid = b.get_u16();
+            let state = if b.get_u8() == 1 {
+                OutState::Released
+            } else {
+                OutState::Published
+            };
+            inflight.push((pkid, state));
+        }
+    }
     Some(Record {
         expiry_secs,
         saved_ms,
         subscriptions,
+        inflight,
     })
 }
 
@@ -89,7 +123,7 @@ pub fn save_session(store: &Store, session: &Session) {
     if session.lock().expiry_secs == 0 {
         return;
     }
-    if let Err(e) = store.put_session(&session.id, &encode(session)) {
+    if let Err(e) = store.put_session(&session.id, &encode(session, false)) {
         tracing::error!(client_id = %session.id, error = %e, "session not saved");
     }
 }
@@ -109,7 +143,10 @@ pub fn snapshot(store: &Store, router: &Router) -> usize {
             continue;
         }
         delete_session(store, &session.id);
-        save_session(store, &session);
+        if let Err(e) = store.put_session(&session.id, &encode(&session, true)) {
+            tracing::error!(client_id = %session.id, error = %e, "session not saved");
+            continue;
+        }
         let pending: Vec<Delivery> = {
             let s = session.lock();
             s.inflight
@@ -159,14 +196,24 @@ pub fn restore(store: &Store, router: &Router, max_queued: usize, overflow: Over
             s.disconnected_at = Instant::now().checked_sub(away).or(Some(Instant::now()));
             s.subscriptions = rec.subscriptions.into_iter().collect();
         }
-        for (_, m) in store.session_msgs(&id).unwrap_or_default() {
-            let d = Delivery {
+        let msgs = store.session_msgs(&id).unwrap_or_default();
+        let mut inflight = rec.inflight.into_iter();
+        for (_, m) in msgs {
+            let delivery = Delivery {
                 qos: m.qos,
                 retain: m.retain,
                 msg: Arc::new(m),
                 sub_ids: Vec::new(),
             };
-            session.lock().queue.push_back(d);
+            let mut s = session.lock();
+            match inflight.next() {
+                Some((pkid, state)) => s.inflight.push_back(Outgoing {
+                    pkid,
+                    delivery,
+                    state,
+                }),
+                None => s.queue.push_back(delivery),
+            }
         }
         router.restore_subscriptions(&session);
         router.insert_session(session);
