@@ -136,3 +136,46 @@ async fn session_expiry_counts_from_the_disconnect_across_a_restart() {
         "session outlived its 3 s expiry by the broker's downtime"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos2_inflight_state_survives_a_restart_without_double_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = BinBroker::start(dir.path(), "", "");
+    let mut r = Raw::v4(b.port, "exactly", false, 30).await;
+    r.send(&raw::subscribe(1, "x2/#", 2, None)).await;
+    r.until_type(9).await;
+    let mut p = v4(v4_opts("x2-pub", b.port)).await;
+    p.publish("x2/released", QoS::ExactlyOnce, false, b"r")
+        .await;
+    p.publish("x2/published", QoS::ExactlyOnce, false, b"p")
+        .await;
+    // The first reaches the client and is PUBREC'd (PUBREL outstanding); the
+    // second reaches the client whose PUBREC is "lost".
+    let id1 = raw::publish_pkid(&r.until_type(3).await);
+    let id2 = raw::publish_pkid(&r.until_type(3).await);
+    r.send(&raw::ack(0x50, id1)).await;
+    assert_eq!(&r.until_type(6).await[..], &raw::ack(0x62, id1)[..]);
+    drop(r);
+    drop(p);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    b.restart();
+    let mut r = Raw::tcp(b.port).await;
+    r.send(&raw::connect4("exactly", false, 30)).await;
+    assert_eq!(&r.frame().await[..], &[0x20, 2, 1, 0]);
+    // Resent in order: PUBREL for the first, the second with DUP and its old id.
+    assert_eq!(
+        &r.frame().await[..],
+        &raw::ack(0x62, id1)[..],
+        "PUBREL re-sent, message not re-delivered"
+    );
+    let again = r.frame().await;
+    assert_eq!(again[0], 0x30 | 0x08 | 0x04, "QoS 2 PUBLISH with DUP");
+    assert_eq!(
+        raw::publish_pkid(&again),
+        id2,
+        "same packet id, so the client can de-duplicate"
+    );
+    if let raw::Got::Frame(f) = r.recv(common::QUIET).await {
+        panic!("unexpected {f:?}");
+    }
+}
