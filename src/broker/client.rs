@@ -124,7 +124,18 @@ impl Client {
                     Err(_) => return End::Error("client did not read for 30s".into()),
                 }
             }
-            let room = self.session.lock().inflight.len() < self.inflight_max;
+            // `fill` stops after a batch; if more is sendable now, loop again
+            // rather than wait for a wake-up that may never come (one
+            // Notify permit covers any number of enqueues).
+            let (room, more) = {
+                let s = self.session.lock();
+                let room = s.inflight.len() < self.inflight_max;
+                let more = s
+                    .queue
+                    .front()
+                    .is_some_and(|d| room || d.qos == QoS::AtMostOnce);
+                (room, more)
+            };
             tokio::select! {
                 biased;
                 _ = self.kick.cancelled() => return End::Takeover,
@@ -148,6 +159,7 @@ impl Client {
                     }
                 },
                 _ = tokio::time::sleep_until(deadline), if !self.keep_alive.is_zero() => return End::KeepAlive,
+                _ = std::future::ready(()), if more => {}
                 _ = self.session.wake.notified(), if room => {}
             }
         }
