@@ -78,6 +78,8 @@ pub struct Client {
     aliases_out: HashMap<Arc<str>, u16>,
     alias_out_max: u16,
     batch: Vec<(u16, Delivery, bool)>,
+    /// A write was abandoned (takeover/shutdown) while the client was not reading.
+    stalled: bool,
 }
 
 /// Serves a client until it goes away; settles its session afterwards.
@@ -103,6 +105,7 @@ pub async fn run(conn: Connection, broker: Arc<Broker>, ctx: Arc<ListenerCtx>, a
         aliases_out: HashMap::new(),
         alias_out_max: c.topic_alias_max,
         batch: Vec::new(),
+        stalled: false,
     };
     broker.stats.connected();
     tracing::info!(version = ?client.version, present = acc.session_present, keepalive = acc.keep_alive, "client connected");
@@ -118,7 +121,21 @@ impl Client {
         loop {
             self.fill();
             if self.conn.pending() > 0 {
-                match tokio::time::timeout(WRITE_TIMEOUT, self.conn.flush()).await {
+                // A client that stopped reading (half-open TCP) must not delay
+                // its own takeover or the shutdown until the write times out.
+                let flushed = tokio::select! {
+                    biased;
+                    _ = self.kick.cancelled() => {
+                        self.stalled = true;
+                        return End::Takeover;
+                    }
+                    _ = self.broker.shutdown.cancelled() => {
+                        self.stalled = true;
+                        return End::Shutdown;
+                    }
+                    r = tokio::time::timeout(WRITE_TIMEOUT, self.conn.flush()) => r,
+                };
+                match flushed {
                     Ok(Ok(n)) => Stats::add(&self.broker.stats.bytes_sent, n),
                     Ok(Err(e)) => return End::Error(format!("write failed: {e}")),
                     Err(_) => return End::Error("client did not read for 30s".into()),
@@ -314,10 +331,17 @@ impl Client {
             End::KeepAlive => Some(reason::KEEP_ALIVE_TIMEOUT),
             _ => None,
         };
-        if let Some(code) = code {
-            encode::disconnect(self.conn.out(), self.version, code, None);
-        }
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.conn.close()).await;
+        // A client that stopped reading gets no goodbye: waiting for it
+        // would only delay the takeover or the shutdown.
+        let close_limit = if self.stalled {
+            Duration::ZERO
+        } else {
+            if let Some(code) = code {
+                encode::disconnect(self.conn.out(), self.version, code, None);
+            }
+            CLOSE_TIMEOUT
+        };
+        let _ = tokio::time::timeout(close_limit, self.conn.close()).await;
         tracing::info!(end = ?end, "client disconnected");
         let publish_will = !matches!(end, End::Normal | End::Shutdown);
         if let (true, Some(w)) = (publish_will, self.will.take()) {
