@@ -579,3 +579,62 @@ async fn unsubscribe_stops_delivery_and_sys_counts() {
     common::sys_until(b.port, "$SYS/broker/uptime", |v| v.ends_with(" seconds")).await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn takeover_of_a_connection_stuck_writing_is_prompt() {
+    let b = TestBroker::with("max_inflight = 1000\nmax_queued_messages = 1000", "").await;
+    // A half-open client: subscribed, then never reads again.
+    let mut stuck = Raw::v4(b.port, "stuck", false, 0).await;
+    stuck.send(&raw::subscribe(1, "big/#", 1, None)).await;
+    stuck.until_type(9).await;
+    let mut p = v4({
+        let mut o = v4_opts("big-pub", b.port);
+        o.set_max_packet_size(1 << 20, 1 << 20);
+        o
+    })
+    .await;
+    let chunk = vec![7u8; 60_000];
+    for _ in 0..300 {
+        p.publish("big/t", QoS::AtMostOnce, false, &chunk).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The device comes back on a new connection with the same client id.
+    let t0 = Instant::now();
+    let mut back = Raw::tcp(b.port).await;
+    back.send(&raw::connect4("stuck", false, 30)).await;
+    let f = back.frame().await;
+    assert_eq!(&f[..4], &[0x20, 2, 1, 0]);
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "takeover took {:?}",
+        t0.elapsed()
+    );
+    // The resumed session delivers the backlog on the new connection.
+    let f = back.until_type(3).await;
+    assert_eq!(f.len(), 60_000 + 2 + 5 + 4, "a whole 60 kB PUBLISH");
+    drop((stuck, back));
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_large_qos0_messages_is_delivered_completely() {
+    let b = TestBroker::with("max_queued_messages = 1000", "").await;
+    let big = |id: &str| {
+        let mut o = v4_opts(id, b.port);
+        o.set_max_packet_size(1 << 20, 1 << 20);
+        o
+    };
+    let mut s = v4(big("burst-sub")).await;
+    s.subscribe("burst/#", QoS::AtMostOnce).await;
+    let mut p = v4(big("burst-pub")).await;
+    for i in 0..200u32 {
+        let mut m = vec![0u8; 60_000];
+        m[..4].copy_from_slice(&i.to_be_bytes());
+        p.publish("burst/t", QoS::AtMostOnce, false, &m).await;
+    }
+    for i in 0..200u32 {
+        let m = s.expect_publish().await;
+        assert_eq!(m.payload[..4], i.to_be_bytes(), "message {i}");
+    }
+    b.stop().await;
+}
