@@ -179,3 +179,56 @@ async fn qos2_inflight_state_survives_a_restart_without_double_delivery() {
         panic!("unexpected {f:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_password_file_without_dropping_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("passwd");
+    common::edgemq_passwd(&pw, "alice", "pw");
+    let auth = format!("[auth]\npassword_file = {:?}\n", pw.display().to_string());
+    let b = BinBroker::start(dir.path(), "", &auth);
+    let login = |id: &str, user: &str| {
+        let mut o = v4_opts(id, b.port);
+        o.set_credentials(user, "pw");
+        o
+    };
+    let mut alice = v4(login("alice-c", "alice")).await;
+    alice.subscribe("hup/#", QoS::AtLeastOnce).await;
+    let bob_connect = || {
+        let mut payload = raw::mstr("bob-c");
+        payload.extend(raw::mstr("bob"));
+        payload.extend(raw::mstr("pw"));
+        raw::connect_raw("MQTT", 4, 0xC2, 30, None, &payload)
+    };
+    let mut r = Raw::tcp(b.port).await;
+    r.send(&bob_connect()).await;
+    assert_eq!(
+        &r.frame().await[..],
+        &[0x20, 2, 0, 4],
+        "bob unknown before the reload"
+    );
+    common::edgemq_passwd(&pw, "bob", "pw");
+    b.signal(nix::sys::signal::Signal::SIGHUP);
+    let deadline = std::time::Instant::now() + common::WAIT;
+    let mut bob = loop {
+        let mut r = Raw::tcp(b.port).await;
+        r.send(&bob_connect()).await;
+        if r.frame().await[..] == [0x20, 2, 0, 0] {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP did not reload the password file"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    bob.send(&raw::publish("hup/x", 1, 1, false, false, None, b"hi"))
+        .await;
+    bob.until_type(4).await;
+    assert_eq!(
+        &alice.expect_publish().await.payload[..],
+        b"hi",
+        "alice stayed connected"
+    );
+    assert!(b.log().contains("reloaded"), "{}", b.log());
+}

@@ -638,3 +638,45 @@ async fn a_burst_of_large_qos0_messages_is_delivered_completely() {
     }
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unix_socket_and_ipv6_listeners_serve_the_same_broker() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sock_dir = tempfile::tempdir().unwrap();
+    let path = sock_dir.path().join("edgemq.sock");
+    let v6 = std::net::TcpListener::bind("[::1]:0").is_ok();
+    let mut extra = format!("[[listener]]\nbind = \"unix:{}\"\n", path.display());
+    if v6 {
+        extra.push_str("\n[[listener]]\nbind = \"[::1]:0\"\n");
+    }
+    let b = TestBroker::with("", &extra).await;
+    let mut s = v4(v4_opts("tcp-sub", b.port)).await;
+    s.subscribe("multi/#", QoS::AtLeastOnce).await;
+    let mut u = tokio::net::UnixStream::connect(&path).await.unwrap();
+    u.write_all(&raw::connect4("unix-client", true, 30))
+        .await
+        .unwrap();
+    let mut ack = [0u8; 4];
+    u.read_exact(&mut ack).await.unwrap();
+    assert_eq!(ack, [0x20, 2, 0, 0]);
+    u.write_all(&raw::publish("multi/unix", 0, 0, false, false, None, b"u"))
+        .await
+        .unwrap();
+    assert_eq!(s.expect_publish().await.topic, "multi/unix");
+    if v6 {
+        let addr = b.addresses.last().unwrap().clone();
+        let mut t = tokio::net::TcpStream::connect(addr.as_str()).await.unwrap();
+        t.write_all(&raw::connect4("v6-client", true, 30))
+            .await
+            .unwrap();
+        t.read_exact(&mut ack).await.unwrap();
+        assert_eq!(ack, [0x20, 2, 0, 0]);
+        t.write_all(&raw::publish("multi/v6", 0, 0, false, false, None, b"6"))
+            .await
+            .unwrap();
+        assert_eq!(s.expect_publish().await.topic, "multi/v6");
+    } else {
+        eprintln!("NOTE: no IPv6 loopback here; IPv6 part skipped");
+    }
+    b.stop().await;
+}

@@ -59,6 +59,8 @@ pub fn config_text_sys(
 pub struct TestBroker {
     /// The TCP port it listens on.
     pub port: u16,
+    /// Every bound address, in config order.
+    pub addresses: Vec<String>,
     /// Its temp dir (data_dir is `dir/data`).
     pub dir: tempfile::TempDir,
     /// The broker state, for counters.
@@ -89,10 +91,12 @@ impl TestBroker {
         let shutdown = CancellationToken::new();
         let srv = Server::start(cfg, bound, shutdown.clone()).await.unwrap();
         let port = port_of(&srv.addresses[0]);
+        let addresses = srv.addresses.clone();
         let broker = srv.broker.clone();
         let task = tokio::spawn(srv.wait());
         TestBroker {
             port,
+            addresses,
             dir,
             broker,
             shutdown,
@@ -233,6 +237,13 @@ impl BinBroker {
             assert!(Instant::now() < deadline, "edgemq ignored SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Sends `sig` to the running process.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let child = self.child.as_ref().expect("not running");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, sig).unwrap();
     }
 
     /// SIGKILL (a crash).
