@@ -152,10 +152,11 @@ impl Client {
                 ));
             }
         }
-        let allowed = self
-            .ctx
-            .auth
-            .can_publish(self.username.as_deref(), &self.client_id, &topic);
+        let allowed = super::strict::client_may_publish(&topic)
+            && self
+                .ctx
+                .auth
+                .can_publish(self.username.as_deref(), &self.client_id, &topic);
         let (code, waits) = if allowed {
             let msg = Message {
                 topic: Arc::from(topic),

@@ -56,6 +56,17 @@ pub fn subscribe(frame: &[u8], header: &Header, v5: bool) -> Result<(), &'static
     Ok(())
 }
 
+/// Whether a client may publish to `topic` at all, before any ACL: `$SYS`
+/// belongs to the broker (except a bridge's own state topic), and `$share/`
+/// is only for subscribing — the rules Mosquitto applies, so a client cannot
+/// fake the broker's statistics.
+pub fn client_may_publish(topic: &str) -> bool {
+    if let Some(rest) = topic.strip_prefix("$SYS/broker/connection/") {
+        return rest.split('/').nth(1) == Some("state") && rest.split('/').count() == 2;
+    }
+    !(topic == "$SYS" || topic.starts_with("$SYS/") || topic.starts_with("$share/"))
+}
+
 /// A variable byte integer and the bytes it took.
 fn varint(b: &[u8]) -> Option<(usize, usize)> {
     let mut v = 0usize;
@@ -87,6 +98,17 @@ mod tests {
         assert!(subscribe(&v5_ok, &hdr(&v5_ok), true).is_ok());
         let v5_bad = [0x82, 7, 0, 1, 0, 0, 1, b'a', 0x81];
         assert!(subscribe(&v5_bad, &hdr(&v5_bad), true).is_err());
+    }
+
+    #[test]
+    fn reserved_topics() {
+        assert!(!client_may_publish("$SYS/broker/version"));
+        assert!(!client_may_publish("$SYS"));
+        assert!(!client_may_publish("$share/g/a"));
+        assert!(client_may_publish("$SYS/broker/connection/GW-1/state"));
+        assert!(!client_may_publish("$SYS/broker/connection/GW-1/state/x"));
+        assert!(client_may_publish("$SYSTEM/x"));
+        assert!(client_may_publish("a/$SYS"));
     }
 
     #[test]

@@ -54,9 +54,10 @@ fn publish(broker: &Broker, ctx: &ListenerCtx, will: WillIn, owner: &Owner) {
         tracing::warn!(client_id = %owner.client_id, topic = %will.topic, "will topic invalid; not published");
         return;
     }
-    if !ctx
-        .auth
-        .can_publish(owner.username.as_deref(), &owner.client_id, &will.topic)
+    if !super::strict::client_may_publish(&will.topic)
+        || !ctx
+            .auth
+            .can_publish(owner.username.as_deref(), &owner.client_id, &will.topic)
     {
         tracing::warn!(client_id = %owner.client_id, topic = %will.topic, "will denied by ACL");
         return;
