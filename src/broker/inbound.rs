@@ -44,6 +44,12 @@ impl Client {
                 self.session.lock().take_inflight(id);
             }
             Inbound::Subscribe(pkid, filters) => return self.on_subscribe(pkid, filters),
+            Inbound::Unsubscribe(_, filters) if filters.is_empty() => {
+                return Some(self.violation(
+                    reason::PROTOCOL_ERROR,
+                    "UNSUBSCRIBE without topic filters".into(),
+                ));
+            }
             Inbound::Unsubscribe(pkid, filters) => self.on_unsubscribe(pkid, filters),
             Inbound::PingReq => encode::pingresp(self.conn.out()),
             Inbound::Disconnect(rc, expiry) => return Some(self.on_disconnect(rc, expiry)),

@@ -416,6 +416,13 @@ fn from_v5(p: v5::Packet) -> Result<Inbound, DecodeError> {
     Ok(match p {
         v5::Packet::Publish(p) => {
             let pp = p.properties.unwrap_or_default();
+            if !pp.subscription_identifiers.is_empty() {
+                // MQTT 5 §3.3.4: only the server puts subscription identifiers in a PUBLISH.
+                return Err(malformed(
+                    PacketType::Publish,
+                    "subscription identifier from a client",
+                ));
+            }
             let now = now_ms();
             Inbound::Publish(PublishIn {
                 topic: utf8_topic(PacketType::Publish, &p.topic)?,
@@ -443,6 +450,12 @@ fn from_v5(p: v5::Packet) -> Result<Inbound, DecodeError> {
         v5::Packet::PubComp(a) => Inbound::PubComp(a.pkid),
         v5::Packet::Subscribe(s) => {
             let id = s.properties.as_ref().and_then(|p| p.id).map(|i| i as u32);
+            if id == Some(0) {
+                return Err(malformed(
+                    PacketType::Subscribe,
+                    "subscription identifier 0",
+                ));
+            }
             Inbound::Subscribe(
                 s.pkid,
                 s.filters
