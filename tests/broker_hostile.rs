@@ -249,6 +249,7 @@ async fn other_malformed_packets_close_the_connection() {
         ),
         ("QoS 3 publish", raw::frame(0x36, &[0, 1, b'a', 0, 1])),
         ("SUBSCRIBE without filters", raw::frame(0x82, &[0, 1])),
+        ("UNSUBSCRIBE without filters", raw::frame(0xA2, &[0, 1])),
         (
             "SUBSCRIBE with wrong flags",
             raw::frame(0x80, &[0, 1, 0, 1, b'a', 0]),

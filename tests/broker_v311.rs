@@ -680,3 +680,28 @@ async fn unix_socket_and_ipv6_listeners_serve_the_same_broker() {
     }
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_cannot_write_sys_or_share_topics() {
+    let b = TestBroker::start().await;
+    let mut p = v4(v4_opts("faker", b.port)).await;
+    p.publish("$SYS/broker/version", QoS::AtLeastOnce, true, b"fake")
+        .await;
+    p.publish("$share/g/a", QoS::AtLeastOnce, false, b"x").await;
+    // A bridge may report its own state there (Mosquitto's exception).
+    p.publish(
+        "$SYS/broker/connection/GW-0001/state",
+        QoS::AtLeastOnce,
+        true,
+        b"1",
+    )
+    .await;
+    let mut s = v4(v4_opts("sys-reader", b.port)).await;
+    s.subscribe("$SYS/broker/version", QoS::AtMostOnce).await;
+    let v = s.expect_publish().await;
+    assert!(v.payload.starts_with(b"edgemq version"), "{v:?}");
+    s.subscribe("$SYS/broker/connection/+/state", QoS::AtMostOnce)
+        .await;
+    assert_eq!(&s.expect_publish().await.payload[..], b"1");
+    b.stop().await;
+}

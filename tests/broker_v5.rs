@@ -831,3 +831,30 @@ async fn disconnect_reasons_and_session_expiry_on_disconnect() {
     );
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_identifier_rules() {
+    let b = TestBroker::start().await;
+    let (mut r, _) = Raw::v5(b.port, "sid0", true, 30, &[]).await;
+    r.send(&raw::subscribe(1, "x", 1, Some(&p_var(SUB_ID, 0))))
+        .await;
+    let code = disconnect_reason(&mut r).await;
+    assert!(code == 0x81 || code == 0x82, "identifier 0: {code:#x}");
+    let (mut r, _) = Raw::v5(b.port, "sidpub", true, 30, &[]).await;
+    r.send(&raw::publish(
+        "x",
+        0,
+        0,
+        false,
+        false,
+        Some(&p_var(SUB_ID, 3)),
+        b"x",
+    ))
+    .await;
+    let code = disconnect_reason(&mut r).await;
+    assert!(
+        code == 0x81 || code == 0x82,
+        "identifier in a client PUBLISH: {code:#x}"
+    );
+    b.stop().await;
+}
