@@ -2,6 +2,7 @@
 //! change; queued and inflight messages are saved at shutdown and restored
 //! at startup, so a persistent session survives a broker restart.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use crate::config::model::Overflow;
 use crate::router::Router;
 use crate::router::message::{QoS, now_ms};
 use crate::router::subscriptions::SubOptions;
+use crate::router::topic;
 use crate::store::Store;
 
 const FORMAT: u8 = 1;
@@ -168,6 +170,17 @@ pub fn snapshot(store: &Store, router: &Router) -> usize {
     saved
 }
 
+/// The MQTT 5 subscription identifiers of the subscriptions matching `topic`
+/// (the stored message does not carry them; the subscriptions do).
+fn sub_ids_for(subs: &HashMap<String, SubOptions>, topic: &str) -> Vec<u32> {
+    subs.iter()
+        .filter(|(f, _)| {
+            topic::matches(topic::split_shared(f).map_or(f.as_str(), |(_, i)| i), topic)
+        })
+        .filter_map(|(_, o)| o.id)
+        .collect()
+}
+
 /// Restores persistent sessions (offline) with their subscriptions and messages.
 pub fn restore(store: &Store, router: &Router, max_queued: usize, overflow: Overflow) -> usize {
     let sessions = match store.sessions() {
@@ -199,13 +212,13 @@ pub fn restore(store: &Store, router: &Router, max_queued: usize, overflow: Over
         let msgs = store.session_msgs(&id).unwrap_or_default();
         let mut inflight = rec.inflight.into_iter();
         for (_, m) in msgs {
+            let mut s = session.lock();
             let delivery = Delivery {
                 qos: m.qos,
                 retain: m.retain,
+                sub_ids: sub_ids_for(&s.subscriptions, &m.topic),
                 msg: Arc::new(m),
-                sub_ids: Vec::new(),
             };
-            let mut s = session.lock();
             match inflight.next() {
                 Some((pkid, state)) => s.inflight.push_back(Outgoing {
                     pkid,
