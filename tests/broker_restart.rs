@@ -232,3 +232,26 @@ async fn sighup_reloads_the_password_file_without_dropping_clients() {
     );
     assert!(b.log().contains("reloaded"), "{}", b.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_messages_keep_their_subscription_identifier_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = BinBroker::start(dir.path(), "", "");
+    let (mut r, _) = Raw::v5(b.port, "ided", true, 30, &p_u32(SESSION_EXPIRY, 3600)).await;
+    r.send(&raw::subscribe(1, "sid/#", 1, Some(&raw::p_var(0x0B, 42)))).await;
+    r.until_type(9).await;
+    r.send(&raw::disconnect()).await;
+    assert!(r.closed_within(common::WAIT).await);
+    let mut p = v4(v4_opts("sid-pub", b.port)).await;
+    p.publish("sid/x", QoS::AtLeastOnce, false, b"x").await;
+    drop(p);
+    b.restart();
+    let (mut r, ca) = Raw::v5(b.port, "ided", false, 30, &p_u32(SESSION_EXPIRY, 3600)).await;
+    assert!(ca.session_present);
+    match r.v5_packet().await {
+        rumqttc::v5::mqttbytes::v5::Packet::Publish(m) => {
+            assert_eq!(m.properties.unwrap().subscription_identifiers, vec![42]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
