@@ -148,15 +148,15 @@ impl Acl {
         want: u8,
         matches: impl Fn(&str) -> bool,
     ) -> bool {
-        let username = username.filter(|u| !u.is_empty());
         if !self.patterns.is_empty() && self.is_dangerous(username, client_id) {
-            tracing::info!(
+            tracing::debug!(
                 user = username,
                 client_id,
                 "ACL refuses a client whose name contains + # or /"
             );
             return false;
         }
+        // As in Mosquitto, an empty username is a username: no anonymous rules, no %u.
         let own = match username {
             Some(u) => self.users.get(u).map(Vec::as_slice).unwrap_or_default(),
             None => &self.anonymous,
@@ -216,7 +216,7 @@ fn parse_rule(rest: &str) -> Result<Rule, String> {
 fn expand(rule: &Rule, username: Option<&str>, client_id: &str) -> Option<Rule> {
     let mut filter = rule.filter.clone();
     if filter.contains("%u") {
-        filter = filter.replace("%u", username?);
+        filter = filter.replace("%u", username.filter(|u| !u.is_empty())?);
     }
     if filter.contains("%c") {
         if client_id.is_empty() {

@@ -1,7 +1,7 @@
 //! Authentication (password files, inline users) and authorisation (ACL files),
 //! behind one facade the broker shares between connections and reloads on SIGHUP.
 //!
-//! A reload builds a complete new [`Snapshot`] off to the side and swaps it in
+//! A reload builds a complete new snapshot off to the side and swaps it in
 //! only when every file parsed, so a broken file never leaves the broker with
 //! half a configuration (or none).
 
@@ -9,13 +9,18 @@ pub mod acl;
 pub mod password;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, LazyLock, RwLock};
 
 use anyhow::Context;
 
 use crate::config::model;
 use acl::Acl;
 use password::{PasswordFile, PasswordHash};
+
+/// A $7$ hash with Mosquitto's default parameters, checked against for unknown users.
+const DUMMY: &str = "$7$101$c2FsdHNhbHRzYWx0$7nhpQqBZNgXpxQzxVG4wnmRn6EDDG1iOxWpYa8ajRys6JfkOAeGxAPCaR2JNMitIXilJ+kSY0RRzgEYOuOjfFw==";
+static DUMMY_HASH: LazyLock<Option<PasswordHash>> =
+    LazyLock::new(|| PasswordHash::parse(DUMMY).ok());
 
 /// Result of checking a username and password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +58,8 @@ impl Auth {
         })
     }
 
-    /// Re-reads the files (SIGHUP); on any error the previous state stays in force.
+    /// Re-reads the password and ACL files (SIGHUP); inline users stay as given to
+    /// [`Auth::load`]. On any error the previous state stays in force.
     pub fn reload(&self) -> anyhow::Result<()> {
         let fresh = Arc::new(build(&self.cfg)?);
         // A poisoned lock only means a panic elsewhere while swapping an Arc; the data is whole.
@@ -79,7 +85,13 @@ impl Auth {
             Some(cred) => cred.as_ref(),
             None => match snap.file.as_ref().and_then(|f| f.get(username)) {
                 Some(cred) => Some(cred),
-                None => return AuthOutcome::NoSuchUser,
+                None => {
+                    // Spend the time a real check takes, so timing does not reveal who exists.
+                    if let (Some(dummy), Some(pw)) = (DUMMY_HASH.as_ref(), password) {
+                        std::hint::black_box(dummy.verify(pw));
+                    }
+                    return AuthOutcome::NoSuchUser;
+                }
             },
         };
         match (stored, password) {
