@@ -64,6 +64,8 @@ pub struct Client {
     pub(super) ctx: Arc<ListenerCtx>,
     pub(super) session: Arc<Session>,
     pub(super) version: Version,
+    /// Connected with a bridge-flagged protocol level (0x80 | level).
+    pub(super) bridge: bool,
     pub(super) client_id: Arc<str>,
     pub(super) username: Option<String>,
     pub(super) generation: u64,
@@ -91,6 +93,7 @@ pub async fn run(conn: Connection, broker: Arc<Broker>, ctx: Arc<ListenerCtx>, a
         ctx,
         session: acc.session,
         version: c.version,
+        bridge: c.bridge,
         client_id: Arc::from(c.client_id.as_str()),
         username: acc.username,
         generation: acc.generation,

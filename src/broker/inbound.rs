@@ -222,6 +222,14 @@ impl Client {
                 reason::NOT_AUTHORIZED
             } else {
                 opts.qos = opts.qos.min(QoS::ExactlyOnce);
+                if self.bridge && !v5 {
+                    // A 3.1.1 bridge (Mosquitto's try_private) cannot ask for
+                    // these options; like Mosquitto, give it no-local (no echo
+                    // of its own messages: loop prevention) and
+                    // retain-as-published (retained state propagates).
+                    opts.no_local = true;
+                    opts.retain_as_published = true;
+                }
                 self.broker.router.subscribe(&self.session, &filter, opts);
                 opts.qos as u8
             };
