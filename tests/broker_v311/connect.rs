@@ -177,3 +177,46 @@ async fn unix_socket_and_ipv6_listeners_serve_the_same_broker() {
     }
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridge_gets_no_echo_and_retain_as_published() {
+    let b = TestBroker::start().await;
+    let mut bridge = Raw::tcp(b.port).await;
+    bridge
+        .send(&raw::connect_raw(
+            "MQTT",
+            0x84,
+            0x02,
+            30,
+            None,
+            &raw::mstr("edge-bridge"),
+        ))
+        .await;
+    assert_eq!(&bridge.frame().await[..], &[0x20, 2, 0, 0]);
+    bridge.send(&raw::subscribe(1, "loop/#", 0, None)).await;
+    bridge.until_type(9).await;
+    // Its own publish is not sent back to it (a loop between two brokers).
+    bridge
+        .send(&raw::publish("loop/own", 0, 0, false, false, None, b"o"))
+        .await;
+    if let raw::Got::Frame(f) = bridge.recv(common::QUIET).await {
+        panic!("bridge got its own message back: {f:?}");
+    }
+    // A retained message published live keeps its retain flag for the bridge.
+    let mut p = v4(v4_opts("loop-pub", b.port)).await;
+    p.publish("loop/state", QoS::AtMostOnce, true, b"on").await;
+    let f = bridge.until_type(3).await;
+    assert_eq!(f[0] & 1, 1, "retain-as-published for a bridge");
+    // An ordinary 3.1.1 client does get its own messages, with retain cleared.
+    let mut plain = Raw::v4(b.port, "plain", true, 30).await;
+    plain.send(&raw::subscribe(1, "loop/#", 0, None)).await;
+    plain.until_type(9).await;
+    plain.until_type(3).await; // the retained loop/state on subscribe
+    plain
+        .send(&raw::publish("loop/mine", 0, 0, false, true, None, b"m"))
+        .await;
+    let f = plain.until_type(3).await;
+    assert_eq!(f[0] & 1, 0);
+    assert!(f.ends_with(b"m"));
+    b.stop().await;
+}
