@@ -205,6 +205,12 @@ async fn a_thousand_connections_opened_and_dropped() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(b.broker.router.subscription_count(), 0);
+    // The connection tasks themselves are gone (what is left: $SYS, bridge inbound).
+    assert!(
+        b.broker.tracker.len() < 5,
+        "{} tasks left",
+        b.broker.tracker.len()
+    );
     assert_alive(b.port).await;
     b.stop().await;
 }

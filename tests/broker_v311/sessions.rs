@@ -21,7 +21,7 @@ async fn silent_client_dropped_at_one_and_a_half_keepalive() {
     );
     let took = t0.elapsed();
     assert!(
-        took >= Duration::from_millis(1400) && took < Duration::from_millis(2200),
+        took >= Duration::from_millis(1400) && took < Duration::from_millis(2500),
         "dropped after {took:?}"
     );
     ping.await.unwrap();
