@@ -216,3 +216,33 @@ async fn a_burst_of_large_qos0_messages_is_delivered_completely() {
     }
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos0_to_a_client_that_never_reads_stays_bounded() {
+    let b = TestBroker::with("max_queued_messages = 50", "").await;
+    let mut deaf = Raw::v4(b.port, "deaf", true, 0).await;
+    deaf.send(&raw::subscribe(1, "deaf/#", 0, None)).await;
+    deaf.until_type(9).await;
+    let mut p = v4({
+        let mut o = v4_opts("deaf-pub", b.port);
+        o.set_max_packet_size(1 << 20, 1 << 20);
+        o
+    })
+    .await;
+    let chunk = vec![1u8; 20_000];
+    // 40 MB: far more than the socket buffers hold.
+    for _ in 0..2000 {
+        p.publish("deaf/t", QoS::AtMostOnce, false, &chunk).await;
+    }
+    p.publish("deaf/end", QoS::AtLeastOnce, false, b"").await;
+    let session = b.broker.router.session("deaf").expect("session");
+    assert!(
+        session.lock().queue.len() <= 50,
+        "queue {}",
+        session.lock().queue.len()
+    );
+    assert!(session.dropped() > 1000, "dropped {}", session.dropped());
+    assert_alive(b.port).await;
+    drop(deaf);
+    b.stop().await;
+}
