@@ -265,6 +265,11 @@ async fn bind_session(
             );
             if let Some(old) = router.insert_session(fresh.clone()) {
                 router.remove_subscriptions_of(&old);
+                // The old session ends here, so a will still waiting out its
+                // delay is due now (MQTT 5 §3.1.3.2.2).
+                if let Some(w) = old.lock().pending_will.take() {
+                    w.fire.cancel();
+                }
             }
             fresh
         }
@@ -278,7 +283,7 @@ async fn bind_session(
         s.kick = Some(kick.clone());
         s.disconnected_at = None;
         if let Some(w) = s.pending_will.take() {
-            w.cancel();
+            w.cancel.cancel();
         }
     }
     if let Some(store) = &broker.store {

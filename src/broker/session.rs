@@ -72,8 +72,17 @@ pub struct SessionData {
     pub kick: Option<CancellationToken>,
     /// When the last connection ended.
     pub disconnected_at: Option<Instant>,
-    /// Cancels a delayed will when the client comes back in time.
-    pub pending_will: Option<CancellationToken>,
+    /// A will waiting out its delay.
+    pub pending_will: Option<PendingWill>,
+}
+
+/// Controls a will waiting out its MQTT 5 delay.
+#[derive(Debug, Clone, Default)]
+pub struct PendingWill {
+    /// The client came back to its session in time: never publish.
+    pub cancel: CancellationToken,
+    /// The session ended before the delay did: publish now.
+    pub fire: CancellationToken,
 }
 
 impl SessionData {

@@ -5,10 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use super::packets::WillIn;
-use super::session::Session;
+use super::session::{PendingWill, Session};
 use super::{Broker, ListenerCtx};
 use crate::router::message::{Message, Origin, now_ms};
 use crate::router::topic;
@@ -35,15 +33,16 @@ pub fn schedule(
         publish(broker, ctx, will, &owner);
         return;
     }
-    let token = CancellationToken::new();
-    if let Some(old) = session.lock().pending_will.replace(token.clone()) {
-        old.cancel();
+    let pending = PendingWill::default();
+    if let Some(old) = session.lock().pending_will.replace(pending.clone()) {
+        old.cancel.cancel();
     }
     let (broker2, ctx) = (broker.clone(), ctx.clone());
     broker.tracker.spawn(async move {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(u64::from(delay))) => publish(&broker2, &ctx, will, &owner),
-            _ = token.cancelled() => tracing::debug!(client_id = %owner.client_id, "will cancelled: client came back"),
+            _ = pending.fire.cancelled() => publish(&broker2, &ctx, will, &owner),
+            _ = pending.cancel.cancelled() => tracing::debug!(client_id = %owner.client_id, "will cancelled: client came back"),
             _ = broker2.shutdown.cancelled() => {}
         }
     });
