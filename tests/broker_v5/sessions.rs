@@ -130,3 +130,28 @@ async fn disconnect_reasons_and_session_expiry_on_disconnect() {
     );
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_start_ends_the_old_session_and_its_delayed_will_goes_out() {
+    let b = TestBroker::start().await;
+    let (mut w, _) = Raw::v5(b.port, "cs-watch", true, 30, &[]).await;
+    sub(&mut w, 1, "wd/#", 1, &[]).await;
+    let mut c = Raw::tcp(b.port).await;
+    c.send(&will_connect("restarted", 10, 60)).await;
+    c.until_type(2).await;
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t0 = Instant::now();
+    // The device comes back with a clean start: the old session (and its
+    // 10 s will delay) ends now, so the will is due now (MQTT 5 §3.1.3.2.2).
+    let (_c, ca) = Raw::v5(b.port, "restarted", true, 30, &[]).await;
+    assert!(!ca.session_present);
+    let m = next_pub(&mut w).await;
+    assert_eq!(&m.topic[..], b"wd/restarted");
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "will after {:?}",
+        t0.elapsed()
+    );
+    b.stop().await;
+}
