@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod connect;
+pub mod connect_packet;
 pub mod connection;
 pub mod encode;
 pub mod frame;
