@@ -27,7 +27,7 @@ MOSQUITTO=${MOSQUITTO:-$(command -v mosquitto || echo /usr/sbin/mosquitto)}
 COMMAND="QUICK=$QUICK ROUNDS=$ROUNDS BRIDGE_ROUNDS=$BRIDGE_ROUNDS EDGE=$EDGE${ONLY:+ ONLY=\"$ONLY\"} scripts/bench.sh"
 
 div=1
-[ "$QUICK" = 1 ] && { div=10; ROUNDS=1; }
+[ "$QUICK" = 1 ] && { div=10; ROUNDS=1; BRIDGE_ROUNDS=1; }
 n() { echo $(( $1 / div )); }
 
 work=$(mktemp -d /tmp/edgemq-bench-run.XXXXXX)
@@ -154,8 +154,10 @@ table() {
     echo "|---|---:|---:|---:|---|---|"
     local e m x
     e=$(E qos0_rate) m=$(M qos0_rate); row "QoS 0, 1 → 1, 64 B, msg/s (one core)" rate "$e" "$m" "≥ 1.3× Mosquitto" "$(check 'e >= 1.3 * m' "$e" "$m")"
+    e=$(E qos0_lost) m=$(M qos0_lost); row "… QoS 0 messages dropped of $(n 500000)" n "$e" "$m" "reported" "—"
     e=$(E qos1_rate) m=$(M qos1_rate); row "QoS 1, 1 → 1, 64 B, msg/s acked end to end (one core)" rate "$e" "$m" "≥ 1.3× Mosquitto" "$(check 'e >= 1.3 * m' "$e" "$m")"
     e=$(E fanout_rate) m=$(M fanout_rate); row "fan-out 1 → 100, QoS 0, deliveries/s (one core)" rate "$e" "$m" "≥ 1.3× Mosquitto" "$(check 'e >= 1.3 * m' "$e" "$m")"
+    e=$(E fanout_lost) m=$(M fanout_lost); row "… deliveries dropped of $(( $(n 20000) * 100 ))" n "$e" "$m" "reported" "—"
     e=$(E fanin_rate) m=$(M fanin_rate); row "fan-in 100 → 1, QoS 1, msg/s (one core)" rate "$e" "$m" "≥ 1.3× Mosquitto" "$(check 'e >= 1.3 * m' "$e" "$m")"
     e=$(E latency_p50) m=$(M latency_p50); row "latency p50 at ${LAT_RATE:-?} msg/s (50 % of Mosquitto's QoS 0 max)" us "$e" "$m" "reported" "—"
     e=$(E latency_p99) m=$(M latency_p99); row "latency p99, same run" us "$e" "$m" "≤ Mosquitto's p99" "$(check 'e <= m' "$e" "$m")"

@@ -77,7 +77,8 @@ fn upper_edge(i: usize) -> u64 {
     }
     let exp = (i - LINEAR) / SUB + 7;
     let top = (i - LINEAR) % SUB + SUB;
-    ((top + 1) << (exp - 6)).saturating_sub(1)
+    let edge = (u128::from(top + 1) << (exp - 6)) - 1;
+    u64::try_from(edge).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

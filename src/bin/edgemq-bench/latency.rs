@@ -26,7 +26,7 @@ pub async fn run(
     limit: Duration,
     out: &mut Report,
 ) -> Result<()> {
-    if !(rate > 0.0) {
+    if rate.is_nan() || rate <= 0.0 {
         bail!("latency needs --rate > 0");
     }
     let deadline = Instant::now() + limit;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep, timeout_at};
 
@@ -56,85 +56,108 @@ pub struct PubStats {
 
 /// Sends `spec.count` messages over `conn` and, for QoS 1, waits for every PUBACK until `deadline`.
 pub async fn publish(conn: &mut Conn, spec: &PubSpec, deadline: Instant) -> Result<PubStats> {
-    let acked = Cell::new(0u64);
-    let wake = Notify::new();
+    let acks = Acks {
+        n: Cell::new(0),
+        wake: Notify::new(),
+    };
     let start_ns = now_ns();
     let (mut rd, mut wr) = conn.stream.split();
-    let rbuf = &mut conn.rbuf;
-    let writer = async {
-        let mut buf = BytesMut::with_capacity(BATCH_BYTES * 2);
-        let mut sent = 0u64;
-        while sent < spec.count {
-            let by_window = if spec.qos == 0 {
-                spec.count
-            } else {
-                acked.get() + spec.window
-            };
-            let by_rate = spec.rate.map_or(spec.count, |r| due(start_ns, r));
-            let upto = spec.count.min(by_window).min(by_rate);
-            if upto <= sent {
-                if let (true, Some(r)) = (by_rate <= sent, spec.rate) {
-                    pace(start_ns + (sent as f64 * 1e9 / r) as u64).await;
-                } else {
-                    timeout_at(deadline, wake.notified())
-                        .await
-                        .context("publisher starved of PUBACKs")?;
-                }
-                continue;
-            }
-            let stamp = now_ns();
-            while sent < upto && buf.len() < BATCH_BYTES {
-                let seq = spec.seq0 + sent;
-                let ts = spec
-                    .rate
-                    .map_or(stamp, |r| start_ns + (sent as f64 * 1e9 / r) as u64);
-                put_publish(
-                    &mut buf,
-                    &spec.topic,
-                    spec.qos,
-                    pkid_for(sent),
-                    spec.payload,
-                    seq,
-                    ts,
-                );
-                sent += 1;
-            }
-            wr.write_all(&buf).await.context("publish write")?;
-            buf.clear();
-        }
-        anyhow::Ok((sent, now_ns()))
-    };
-    let reader = async {
-        if spec.qos == 0 {
-            return anyhow::Ok(0);
-        }
-        while acked.get() < spec.count {
-            rbuf.reserve(READ_RESERVE);
-            let n = timeout_at(deadline, rd.read_buf(rbuf))
-                .await
-                .context("waiting for PUBACKs")??;
-            if n == 0 {
-                bail!("broker closed the publisher's connection");
-            }
-            let mut got = 0;
-            scan(rbuf, |f| {
-                if let Frame::PubAck = f {
-                    got += 1;
-                }
-            })?;
-            acked.set(acked.get() + got);
-            wake.notify_one();
-        }
-        Ok(now_ns())
-    };
+    let writer = write_all_msgs(&mut wr, spec, &acks, start_ns, deadline);
+    let reader = read_acks(&mut rd, &mut conn.rbuf, spec, &acks, deadline);
     let ((sent, written_ns), acked_ns) = tokio::try_join!(writer, reader)?;
     let end_ns = if spec.qos == 0 { written_ns } else { acked_ns };
     Ok(PubStats {
         sent,
-        acked: acked.get(),
+        acked: acks.n.get(),
         start_ns,
         end_ns,
     })
+}
+
+/// PUBACKs counted by the reader half, waited on by the writer half.
+struct Acks {
+    n: Cell<u64>,
+    wake: Notify,
+}
+
+/// The writer half: batches of encoded publishes, within the window and the rate.
+async fn write_all_msgs<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    spec: &PubSpec,
+    acks: &Acks,
+    start_ns: u64,
+    deadline: Instant,
+) -> Result<(u64, u64)> {
+    let mut buf = BytesMut::with_capacity(BATCH_BYTES * 2);
+    let scheduled = |i: u64| spec.rate.map(|r| start_ns + (i as f64 * 1e9 / r) as u64);
+    let mut sent = 0u64;
+    while sent < spec.count {
+        let by_window = if spec.qos == 0 {
+            spec.count
+        } else {
+            acks.n.get() + spec.window
+        };
+        let by_rate = spec.rate.map_or(spec.count, |r| due(start_ns, r));
+        let upto = spec.count.min(by_window).min(by_rate);
+        if upto <= sent {
+            match scheduled(sent) {
+                Some(at) if by_rate <= sent => pace(at).await,
+                _ => timeout_at(deadline, acks.wake.notified())
+                    .await
+                    .context("publisher starved of PUBACKs")?,
+            }
+            continue;
+        }
+        let stamp = now_ns();
+        while sent < upto && buf.len() < BATCH_BYTES {
+            let ts = scheduled(sent).unwrap_or(stamp);
+            let (topic, qos) = (&spec.topic, spec.qos);
+            put_publish(
+                &mut buf,
+                topic,
+                qos,
+                pkid_for(sent),
+                spec.payload,
+                spec.seq0 + sent,
+                ts,
+            );
+            sent += 1;
+        }
+        wr.write_all(&buf).await.context("publish write")?;
+        buf.clear();
+    }
+    Ok((sent, now_ns()))
+}
+
+/// The reader half: counts PUBACKs until all `spec.count` arrived (QoS 1).
+async fn read_acks<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    rbuf: &mut BytesMut,
+    spec: &PubSpec,
+    acks: &Acks,
+    deadline: Instant,
+) -> Result<u64> {
+    if spec.qos == 0 {
+        return Ok(0);
+    }
+    while acks.n.get() < spec.count {
+        rbuf.reserve(READ_RESERVE);
+        let n = timeout_at(deadline, rd.read_buf(rbuf))
+            .await
+            .context("waiting for PUBACKs")??;
+        if n == 0 {
+            bail!("broker closed the publisher's connection");
+        }
+        let mut got = 0;
+        scan(rbuf, |f| {
+            if let Frame::PubAck = f {
+                got += 1;
+            }
+        })?;
+        acks.n.set(acks.n.get() + got);
+        acks.wake.notify_one();
+    }
+    Ok(now_ns())
 }
 
 /// Waits until `at_ns`: sleeping while far (the timer has 1 ms

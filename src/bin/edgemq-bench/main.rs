@@ -163,12 +163,12 @@ async fn run_bridge(a: &Args, what: &str, out: &mut Report) -> Result<()> {
     }
 }
 
-fn parse(mut p: lexopt::Parser) -> Result<Args, lexopt::Error> {
-    use lexopt::prelude::*;
+/// Every default in one place.
+fn defaults() -> Args {
     let here = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(|d| d.join("edgemq")));
-    let mut a = Args {
+    Args {
         scenario: String::new(),
         kind: Kind::Edgemq,
         bins: Bins {
@@ -190,7 +190,12 @@ fn parse(mut p: lexopt::Parser) -> Result<Args, lexopt::Error> {
         label: None,
         kill9: false,
         limit: Duration::from_secs(120),
-    };
+    }
+}
+
+fn parse(mut p: lexopt::Parser) -> Result<Args, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut a = defaults();
     while let Some(arg) = p.next()? {
         match arg {
             Value(v) if a.scenario.is_empty() => a.scenario = v.string()?,

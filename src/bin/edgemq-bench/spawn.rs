@@ -271,7 +271,8 @@ fn edgemq_config(port: u16, data: &Path, bridge: Option<&BridgeSpec>) -> String 
 fn mosquitto_config(port: u16, data: &Path, bridge: Option<&BridgeSpec>) -> String {
     let mut s = format!(
         "listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest stderr\nlog_type error\n\
-         max_inflight_messages {MAX_INFLIGHT}\nmax_queued_messages {MAX_QUEUED}\nmax_connections -1\n"
+         max_inflight_messages {MAX_INFLIGHT}\nmax_queued_messages {MAX_QUEUED}\nmax_connections -1\n\
+         set_tcp_nodelay true\n"
     );
     if nix::unistd::geteuid().is_root() {
         // Otherwise it drops to user `mosquitto`, which cannot write our scratch store.
