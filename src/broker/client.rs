@@ -117,7 +117,13 @@ impl Client {
         loop {
             self.fill();
             if self.conn.pending() > 0 {
-                match tokio::time::timeout(WRITE_TIMEOUT, self.conn.flush()).await {
+                // A client that does not read must not delay a takeover or shutdown.
+                let flushed = tokio::select! {
+                    r = tokio::time::timeout(WRITE_TIMEOUT, self.conn.flush()) => r,
+                    _ = self.kick.cancelled() => return End::Takeover,
+                    _ = self.broker.shutdown.cancelled() => return End::Shutdown,
+                };
+                match flushed {
                     Ok(Ok(n)) => Stats::add(&self.broker.stats.bytes_sent, n),
                     Ok(Err(e)) => return End::Error(format!("write failed: {e}")),
                     Err(_) => return End::Error("client did not read for 30s".into()),
