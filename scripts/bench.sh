@@ -38,7 +38,7 @@ echo "raw results: $RAW, log: $LOG" >&2
 
 # --- build --------------------------------------------------------------------
 cargo build --release --bin edgemq --bin edgemq-bench >&2
-BIN=target/release
+BIN=$PWD/target/release
 stripped=$work/edgemq.stripped
 cp "$BIN/edgemq" "$stripped" && strip "$stripped"
 ulimit -n 8192
@@ -47,7 +47,7 @@ ulimit -n 8192
 SCRATCH=/tmp
 mnt=""
 cleanup() {
-    [ -n "$mnt" ] && umount "$mnt" 2>/dev/null && rmdir "$mnt"
+    [ -n "$mnt" ] && umount -l "$mnt" 2>/dev/null && rmdir "$mnt"
     [ -n "${img:-}" ] && rm -f "$img"
 }
 trap cleanup EXIT

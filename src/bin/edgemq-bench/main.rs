@@ -87,7 +87,14 @@ fn main() -> ExitCode {
     };
     let mut out = Report::default();
     let local = tokio::task::LocalSet::new();
-    match local.block_on(&rt, run(&args, &mut out)) {
+    // On SIGINT/SIGTERM the run is dropped, and with it every broker it started.
+    let interruptible = async {
+        tokio::select! {
+            r = run(&args, &mut out) => r,
+            s = interrupted() => Err(anyhow::anyhow!("interrupted by {s}")),
+        }
+    };
+    match local.block_on(&rt, interruptible) {
         Ok(()) => {
             out.print();
             ExitCode::SUCCESS
@@ -97,6 +104,20 @@ fn main() -> ExitCode {
             eprintln!("edgemq-bench {}: {e:#}", args.scenario);
             ExitCode::from(2)
         }
+    }
+}
+
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
     }
 }
 
@@ -225,6 +246,12 @@ fn parse(mut p: lexopt::Parser) -> Result<Args, lexopt::Error> {
             Long("limit") => a.limit = Duration::from_secs(p.value()?.parse()?),
             Long("help") | Short('h') => return Err("help".into()),
             other => return Err(other.unexpected()),
+        }
+    }
+    // Brokers run in their scratch directory: a relative path would no longer resolve there.
+    for bin in [&mut a.bins.edgemq, &mut a.bins.mosquitto] {
+        if let Ok(abs) = std::fs::canonicalize(&*bin) {
+            *bin = abs;
         }
     }
     if a.scenario.is_empty() {
