@@ -91,6 +91,7 @@ pub async fn ingest(p: &Params<'_>, unbridged: bool, out: &mut Report) -> Result
         payload: p.payload,
         window: WINDOW,
         rate: None,
+        flow: None,
     };
     let (ps, delivered) = if unbridged {
         (publish(&mut pubc, &ps_spec, deadline).await?, None)
@@ -102,6 +103,7 @@ pub async fn ingest(p: &Params<'_>, unbridged: bool, out: &mut Report) -> Result
             first: IDLE,
             deadline,
             latency_from: u64::MAX,
+            tap: None,
         };
         let (ps, ss) = tokio::try_join!(
             publish(&mut pubc, &ps_spec, deadline),
@@ -155,6 +157,7 @@ pub async fn replay(p: &Params<'_>, kill9: bool, out: &mut Report) -> Result<()>
         payload: p.payload,
         window: WINDOW,
         rate: None,
+        flow: None,
     };
     let ps = publish(&mut pubc, &ps_spec, deadline).await?;
     pubc.disconnect().await;
@@ -185,6 +188,7 @@ pub async fn replay(p: &Params<'_>, kill9: bool, out: &mut Report) -> Result<()>
         first: UPLINK_TIMEOUT,
         deadline,
         latency_from: u64::MAX,
+        tap: None,
     };
     let drain = async {
         let r = receive(&mut rig.csub, s).await;
@@ -253,6 +257,7 @@ pub async fn steady(p: &Params<'_>, backlog: u64, out: &mut Report) -> Result<()
             payload: p.payload,
             window: WINDOW,
             rate: None,
+            flow: None,
         };
         let s = SubSpec {
             seq0,
@@ -261,6 +266,7 @@ pub async fn steady(p: &Params<'_>, backlog: u64, out: &mut Report) -> Result<()
             first: IDLE,
             deadline,
             latency_from: u64::MAX,
+            tap: None,
         };
         let (_, ss) = tokio::try_join!(
             publish(&mut pubc, &ps_spec, deadline),

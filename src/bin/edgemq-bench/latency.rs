@@ -42,6 +42,7 @@ pub async fn run(
         payload,
         window: 1,
         rate: Some(rate),
+        flow: None,
     };
     let sspec = SubSpec {
         seq0: 0,
@@ -50,6 +51,7 @@ pub async fn run(
         first: IDLE,
         deadline,
         latency_from: count / WARMUP_FRACTION,
+        tap: None,
     };
     let (ps, ss) = tokio::try_join!(
         publish(&mut pubc, &spec, deadline),

@@ -4,6 +4,7 @@
 //! sequence number in each payload and records latency from its timestamp.
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -12,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep, timeout_at};
 
+use crate::flow::{Flow, Tap};
 use crate::hist::Histogram;
 use crate::wire::{Conn, Frame, now_ns, pkid_for, put_puback, put_publish, scan};
 
@@ -39,6 +41,8 @@ pub struct PubSpec {
     pub window: u64,
     /// Messages per second; None: as fast as the broker takes them.
     pub rate: Option<f64>,
+    /// End-to-end window: (flow, this publisher's index); None: PUBACKs only.
+    pub flow: Option<(Rc<Flow>, usize)>,
 }
 
 /// What a publisher saw.
@@ -56,9 +60,16 @@ pub struct PubStats {
 
 /// Sends `spec.count` messages over `conn` and, for QoS 1, waits for every PUBACK until `deadline`.
 pub async fn publish(conn: &mut Conn, spec: &PubSpec, deadline: Instant) -> Result<PubStats> {
+    let own = Notify::new();
+    let wake = match &spec.flow {
+        Some((f, i)) => f.wake(*i),
+        None => &own,
+    };
     let acks = Acks {
         n: Cell::new(0),
-        wake: Notify::new(),
+        wake,
+        sent: Cell::new(None),
+        writer_done: Notify::new(),
     };
     let start_ns = now_ns();
     let (mut rd, mut wr) = conn.stream.split();
@@ -75,16 +86,19 @@ pub async fn publish(conn: &mut Conn, spec: &PubSpec, deadline: Instant) -> Resu
 }
 
 /// PUBACKs counted by the reader half, waited on by the writer half.
-struct Acks {
+struct Acks<'a> {
     n: Cell<u64>,
-    wake: Notify,
+    wake: &'a Notify,
+    /// Set by the writer when it stopped, with how many it sent.
+    sent: Cell<Option<u64>>,
+    writer_done: Notify,
 }
 
 /// The writer half: batches of encoded publishes, within the window and the rate.
 async fn write_all_msgs<W: AsyncWrite + Unpin>(
     wr: &mut W,
     spec: &PubSpec,
-    acks: &Acks,
+    acks: &Acks<'_>,
     start_ns: u64,
     deadline: Instant,
 ) -> Result<(u64, u64)> {
@@ -92,10 +106,14 @@ async fn write_all_msgs<W: AsyncWrite + Unpin>(
     let scheduled = |i: u64| spec.rate.map(|r| start_ns + (i as f64 * 1e9 / r) as u64);
     let mut sent = 0u64;
     while sent < spec.count {
-        let by_window = if spec.qos == 0 {
-            spec.count
-        } else {
-            acks.n.get() + spec.window
+        if spec.flow.as_ref().is_some_and(|(f, _)| f.is_closed()) {
+            break;
+        }
+        let by_window = match (&spec.flow, spec.qos) {
+            (Some((f, i)), 0) => f.delivered(*i) + spec.window,
+            (Some((f, i)), _) => f.delivered(*i).min(acks.n.get()) + spec.window,
+            (None, 0) => spec.count,
+            (None, _) => acks.n.get() + spec.window,
         };
         let by_rate = spec.rate.map_or(spec.count, |r| due(start_ns, r));
         let upto = spec.count.min(by_window).min(by_rate);
@@ -104,7 +122,7 @@ async fn write_all_msgs<W: AsyncWrite + Unpin>(
                 Some(at) if by_rate <= sent => pace(at).await,
                 _ => timeout_at(deadline, acks.wake.notified())
                     .await
-                    .context("publisher starved of PUBACKs")?,
+                    .context("publisher starved of PUBACKs or deliveries")?,
             }
             continue;
         }
@@ -126,6 +144,8 @@ async fn write_all_msgs<W: AsyncWrite + Unpin>(
         wr.write_all(&buf).await.context("publish write")?;
         buf.clear();
     }
+    acks.sent.set(Some(sent));
+    acks.writer_done.notify_one();
     Ok((sent, now_ns()))
 }
 
@@ -134,17 +154,23 @@ async fn read_acks<R: AsyncRead + Unpin>(
     rd: &mut R,
     rbuf: &mut BytesMut,
     spec: &PubSpec,
-    acks: &Acks,
+    acks: &Acks<'_>,
     deadline: Instant,
 ) -> Result<u64> {
     if spec.qos == 0 {
         return Ok(0);
     }
-    while acks.n.get() < spec.count {
+    loop {
+        let target = acks.sent.get().unwrap_or(spec.count);
+        if acks.n.get() >= target {
+            break;
+        }
         rbuf.reserve(READ_RESERVE);
-        let n = timeout_at(deadline, rd.read_buf(rbuf))
-            .await
-            .context("waiting for PUBACKs")??;
+        let n = tokio::select! {
+            r = timeout_at(deadline, rd.read_buf(rbuf)) => r.context("waiting for PUBACKs")??,
+            // The writer stopped early (a subscriber gave up): fewer acks to wait for.
+            () = acks.writer_done.notified() => continue,
+        };
         if n == 0 {
             bail!("broker closed the publisher's connection");
         }
@@ -176,7 +202,7 @@ fn due(start_ns: u64, rate: f64) -> u64 {
 }
 
 /// How long a subscriber waits for more.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct SubSpec {
     /// Distinct sequence numbers expected, seq0..seq0+expected.
     pub expected: u64,
@@ -190,6 +216,8 @@ pub struct SubSpec {
     pub deadline: Instant,
     /// Record latency of messages with seq >= this (u64::MAX: none).
     pub latency_from: u64,
+    /// Where receipts are reported for end-to-end flow control.
+    pub tap: Option<Tap>,
 }
 
 /// What a subscriber saw.
@@ -245,6 +273,9 @@ pub async fn receive(conn: &mut Conn, spec: SubSpec) -> Result<SubStats> {
                 put_puback(&mut acks, p.pkid);
             }
             let (seq, ts) = p.stamp();
+            if let Some(t) = &spec.tap {
+                t.flow.received(t.sub, seq);
+            }
             st.received += 1;
             if st.first_ns == 0 {
                 st.first_ns = now;
@@ -262,6 +293,9 @@ pub async fn receive(conn: &mut Conn, spec: SubSpec) -> Result<SubStats> {
                 }
             }
         })?;
+        if let Some(t) = &spec.tap {
+            t.flow.wake_all();
+        }
         if !acks.is_empty() {
             conn.stream
                 .write_all(&acks)
@@ -269,6 +303,9 @@ pub async fn receive(conn: &mut Conn, spec: SubSpec) -> Result<SubStats> {
                 .context("subscriber PUBACK write")?;
             acks.clear();
         }
+    }
+    if let Some(t) = &spec.tap {
+        t.flow.close();
     }
     Ok(st)
 }

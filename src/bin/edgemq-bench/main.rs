@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod bridge;
+mod flow;
 mod footprint;
 mod gate;
 mod hist;
@@ -144,6 +145,7 @@ async fn run(a: &Args, out: &mut Report) -> Result<()> {
         payload: a.payload,
         clients: a.clients,
         limit: a.limit,
+        pid,
     };
     match s {
         "qos0" => throughput::one_to_one(&p, 0, out).await?,

@@ -23,6 +23,25 @@ fn status_field(pid: u32, key: &str) -> Result<u64> {
         .with_context(|| format!("{key} missing in {path}"))
 }
 
+/// CPU time (user + system, all threads) `pid` has used, in microseconds.
+pub fn cpu_us(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+    // Fields after the parenthesised command name, which may itself hold spaces.
+    let rest = text.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+    let (Some(u), Some(s)) = (ticks(11), ticks(12)) else {
+        bail!("no utime/stime in {path}");
+    };
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as u64;
+    Ok((u + s) * 1_000_000 / hz.max(1))
+}
+
 /// The block device holding `dir`, as its /sys stat file.
 pub fn device_stat_path(dir: &Path) -> Result<PathBuf> {
     let dev = std::fs::metadata(dir)
@@ -86,6 +105,12 @@ mod tests {
     #[test]
     fn own_rss_and_dir_size() {
         assert!(rss_kib(std::process::id()).unwrap() > 100);
+        let t0 = cpu_us(std::process::id()).unwrap();
+        let mut x = 0u64;
+        for i in 0..50_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        assert!(x != 1 && cpu_us(std::process::id()).unwrap() > t0);
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("f"), vec![1u8; 100_000]).unwrap();
         assert!(dir_bytes(d.path()) >= 100_000);

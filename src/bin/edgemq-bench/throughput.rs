@@ -2,21 +2,27 @@
 //! fan-in N → 1 at QoS 1. Rates run from the publisher's first write to the
 //! last message received (and, at QoS 1, acknowledged).
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::flow::{Flow, Tap};
 use crate::load::{PubSpec, PubStats, SubSpec, SubStats, publish, receive};
+use crate::procfs::cpu_us;
 use crate::report::Report;
 use crate::wire::Conn;
 
 /// A subscriber gives up after this long without a message.
 const IDLE: Duration = Duration::from_secs(3);
-/// Inflight window of the single QoS 1 publisher.
+/// Messages a QoS 1 publisher may be ahead of delivery (1 → 1).
 const WINDOW_ONE: u64 = 64;
-/// Inflight window of each fan-in publisher.
+/// Messages a QoS 0 publisher may be ahead of the slowest subscriber: deep
+/// enough to keep the pipe full, below both brokers' 1000-message queues.
+const WINDOW_QOS0: u64 = 500;
+/// Messages each fan-in publisher may be ahead of delivery (100 × 8 < 1000).
 const WINDOW_EACH: u64 = 8;
 
 /// Sizes of one throughput run.
@@ -32,38 +38,58 @@ pub struct Params {
     pub clients: u64,
     /// Hard limit on the whole run.
     pub limit: Duration,
+    /// The broker's pid, when known: its CPU time per message is reported.
+    pub pid: Option<u32>,
+}
+
+/// Broker CPU time over a run: robust where the machine is shared, unlike rates.
+struct CpuMeter(Option<(u32, u64)>);
+
+impl CpuMeter {
+    fn start(pid: Option<u32>) -> CpuMeter {
+        CpuMeter(pid.and_then(|p| cpu_us(p).ok().map(|t| (p, t))))
+    }
+
+    fn report(&self, out: &mut Report, name: &str, msgs: u64) {
+        if let Some((pid, t0)) = self.0
+            && let Ok(t1) = cpu_us(pid)
+        {
+            out.add(
+                &format!("{name}_cpu_us_per_msg"),
+                (t1 - t0) as f64 / msgs.max(1) as f64,
+                "us",
+            );
+        }
+    }
 }
 
 /// 1 publisher → 1 subscriber at `qos`.
 pub async fn one_to_one(p: &Params, qos: u8, out: &mut Report) -> Result<()> {
     let topic = format!("bench/one/q{qos}");
     let deadline = Instant::now() + p.limit;
+    let flow = Flow::new(1, 1, p.count, 0);
     let mut sub = Conn::connect(&p.addr, "bench-sub", true).await?;
     sub.subscribe(&topic, qos).await?;
     let mut pubc = Conn::connect(&p.addr, "bench-pub", true).await?;
-    let spec = PubSpec {
+    let window = if qos == 0 { WINDOW_QOS0 } else { WINDOW_ONE };
+    let spec = pub_spec(
         topic,
         qos,
-        count: p.count,
-        seq0: 0,
-        payload: p.payload,
-        window: WINDOW_ONE,
-        rate: None,
-    };
-    let sspec = SubSpec {
-        seq0: 0,
-        expected: p.count,
-        idle: IDLE,
-        first: IDLE,
-        deadline,
-        latency_from: u64::MAX,
-    };
+        p.count,
+        0,
+        p.payload,
+        window,
+        Some((flow.clone(), 0)),
+    );
+    let sspec = sub_spec(0, p.count, deadline, Some(Tap { flow, sub: 0 }));
+    let cpu = CpuMeter::start(p.pid);
     let (ps, ss) = tokio::try_join!(
         publish(&mut pubc, &spec, deadline),
         receive(&mut sub, sspec)
     )?;
     let name = if qos == 0 { "qos0" } else { "qos1" };
     report_rate(out, name, "msg/s", &ps, &ss, p.count);
+    cpu.report(out, name, ss.unique);
     Ok(())
 }
 
@@ -71,41 +97,70 @@ pub async fn one_to_one(p: &Params, qos: u8, out: &mut Report) -> Result<()> {
 pub async fn fan_out(p: &Params, out: &mut Report) -> Result<()> {
     let topic = "bench/fanout".to_string();
     let deadline = Instant::now() + p.limit;
+    let flow = Flow::new(1, p.clients as usize, p.count, 0);
     let mut subs = JoinSet::new();
     for i in 0..p.clients {
         let mut c = Conn::connect(&p.addr, &format!("bench-fo-{i}"), true).await?;
         c.subscribe(&topic, 0).await?;
-        let s = SubSpec {
-            seq0: 0,
-            expected: p.count,
-            idle: IDLE,
-            first: IDLE,
-            deadline,
-            latency_from: u64::MAX,
+        let tap = Tap {
+            flow: flow.clone(),
+            sub: i as usize,
         };
+        let s = sub_spec(0, p.count, deadline, Some(tap));
         subs.spawn_local(async move { receive(&mut c, s).await });
     }
     let mut pubc = Conn::connect(&p.addr, "bench-fo-pub", true).await?;
-    let spec = PubSpec {
+    let spec = pub_spec(
         topic,
-        qos: 0,
-        count: p.count,
-        seq0: 0,
-        payload: p.payload,
-        window: 1,
-        rate: None,
-    };
+        0,
+        p.count,
+        0,
+        p.payload,
+        WINDOW_QOS0,
+        Some((flow, 0)),
+    );
+    let cpu = CpuMeter::start(p.pid);
     let ps = publish(&mut pubc, &spec, deadline).await?;
     let all = merge(subs).await?;
-    report_rate(
-        out,
-        "fanout",
-        "deliveries/s",
-        &ps,
-        &all,
-        p.count * p.clients,
-    );
+    let deliveries = p.count * p.clients;
+    report_rate(out, "fanout", "deliveries/s", &ps, &all, deliveries);
+    cpu.report(out, "fanout", all.unique);
     Ok(())
+}
+
+/// A publisher's spec for the throughput scenarios (no pacing).
+fn pub_spec(
+    topic: String,
+    qos: u8,
+    count: u64,
+    seq0: u64,
+    payload: usize,
+    window: u64,
+    flow: Option<(Rc<Flow>, usize)>,
+) -> PubSpec {
+    PubSpec {
+        topic,
+        qos,
+        count,
+        seq0,
+        payload,
+        window,
+        rate: None,
+        flow,
+    }
+}
+
+/// A subscriber's spec for the throughput scenarios.
+fn sub_spec(seq0: u64, expected: u64, deadline: Instant, tap: Option<Tap>) -> SubSpec {
+    SubSpec {
+        seq0,
+        expected,
+        idle: IDLE,
+        first: IDLE,
+        deadline,
+        latency_from: u64::MAX,
+        tap,
+    }
 }
 
 /// `clients` publishers → 1 subscriber, QoS 1.
@@ -119,28 +174,24 @@ pub async fn fan_in(p: &Params, out: &mut Report) -> Result<()> {
     for i in 0..p.clients {
         pubs.push(Conn::connect(&p.addr, &format!("bench-fi-{i}"), true).await?);
     }
+    let flow = Flow::new(p.clients as usize, 1, each, 0);
+    let cpu = CpuMeter::start(p.pid);
     let mut set = JoinSet::new();
     for (i, mut c) in pubs.into_iter().enumerate() {
-        let i = i as u64;
-        let spec = PubSpec {
-            topic: format!("bench/fanin/{i}"),
-            qos: 1,
-            count: each,
-            seq0: i * each,
-            payload: p.payload,
-            window: WINDOW_EACH,
-            rate: None,
-        };
+        let seq0 = i as u64 * each;
+        let flow = Some((flow.clone(), i));
+        let spec = pub_spec(
+            format!("bench/fanin/{i}"),
+            1,
+            each,
+            seq0,
+            p.payload,
+            WINDOW_EACH,
+            flow,
+        );
         set.spawn_local(async move { publish(&mut c, &spec, deadline).await });
     }
-    let sspec = SubSpec {
-        seq0: 0,
-        expected: total,
-        idle: IDLE,
-        first: IDLE,
-        deadline,
-        latency_from: u64::MAX,
-    };
+    let sspec = sub_spec(0, total, deadline, Some(Tap { flow, sub: 0 }));
     let ss = receive(&mut sub, sspec).await?;
     let mut ps = PubStats {
         start_ns: u64::MAX,
@@ -154,6 +205,7 @@ pub async fn fan_in(p: &Params, out: &mut Report) -> Result<()> {
         ps.end_ns = ps.end_ns.max(s.end_ns);
     }
     report_rate(out, "fanin", "msg/s", &ps, &ss, total);
+    cpu.report(out, "fanin", ss.unique);
     Ok(())
 }
 
