@@ -89,14 +89,7 @@ async fn serve_status(l: UnixListener, broker: Arc<Broker>, bridges: Vec<Arc<Bri
 /// Ends persistent sessions whose client stayed away longer than their expiry.
 fn sweep_expired(broker: &Broker) {
     for s in broker.router.sessions() {
-        let expired = {
-            let d = s.lock();
-            d.conn_gen == 0
-                && d.expiry_secs != u32::MAX
-                && d.disconnected_at
-                    .is_some_and(|t| t.elapsed() >= Duration::from_secs(u64::from(d.expiry_secs)))
-        };
-        if expired {
+        if s.is_expired() {
             tracing::info!(client_id = %s.id, "session expired");
             broker.router.remove_session(&s);
             if let Some(store) = &broker.store {
@@ -212,22 +205,21 @@ pub fn status_text(b: &Broker, bridges: &[Arc<BridgeHandle>]) -> String {
     }
     for br in bridges {
         let s = br.status();
+        let addr = s.address.as_deref().unwrap_or("-");
         let state = if s.connected {
-            "connected"
+            format!("connected to {addr}")
         } else {
-            "disconnected"
+            format!("disconnected (last address {addr})")
         };
-        let to = s
-            .address
-            .as_deref()
-            .map(|a| format!(" to {a}"))
-            .unwrap_or_default();
         let _ = writeln!(
             t,
-            "bridge {}: {state}{to} since {} ago",
+            "bridge {}: {state} since {} ago",
             s.name,
             ago(s.since_ms)
         );
+        if let (false, Some(e)) = (s.connected, &s.last_error) {
+            let _ = writeln!(t, "  last error: {e}");
+        }
         let oldest = s
             .oldest_age_ms
             .map_or("-".to_string(), |a| format!("{}s", a / 1000));

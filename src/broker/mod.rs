@@ -13,6 +13,7 @@ pub mod packets;
 pub mod persist;
 pub mod session;
 pub mod stats;
+pub mod strict;
 pub mod will;
 
 use std::sync::Arc;

@@ -196,6 +196,7 @@ pub fn decode_connect(
     let ptype = PacketType::Connect;
     let (name, raw_level) =
         protocol_of(&frame, header).ok_or_else(|| malformed(ptype, "truncated variable header"))?;
+    super::strict::connect(&frame, header).map_err(|e| malformed(ptype, e))?;
     let bridge = raw_level & 0x80 != 0;
     let level = raw_level & 0x7f;
     let version = match (name, level) {
@@ -216,7 +217,7 @@ pub fn decode_connect(
             frame
         };
         return match v5::Packet::read(&mut f, Some(max as u32)) {
-            Ok(v5::Packet::Connect(c, will, login)) => Ok(connect_from_v5(c, will, login, bridge)),
+            Ok(v5::Packet::Connect(c, will, login)) => connect_from_v5(c, will, login, bridge),
             Ok(_) => Err(malformed(ptype, "not a CONNECT")),
             Err(e) => Err(malformed(ptype, e)),
         };
@@ -271,8 +272,12 @@ fn connect_from_v5(
     will: Option<v5::LastWill>,
     login: Option<v5::Login>,
     bridge: bool,
-) -> ConnectIn {
+) -> Result<ConnectIn, DecodeError> {
     let p = c.properties.unwrap_or_default();
+    let will_topic = match &will {
+        Some(w) => utf8_topic(PacketType::Connect, &w.topic)?,
+        None => String::new(),
+    };
     let will = will.map(|w| {
         let (props, expiry, delay) = match w.properties {
             Some(wp) => (
@@ -290,7 +295,7 @@ fn connect_from_v5(
             None => (Props::default(), None, 0),
         };
         WillIn {
-            topic: String::from_utf8_lossy(&w.topic).into_owned(),
+            topic: will_topic,
             payload: w.message,
             qos: qos(w.qos as u8),
             retain: w.retain,
@@ -306,7 +311,7 @@ fn connect_from_v5(
         ),
         None => (None, None),
     };
-    ConnectIn {
+    Ok(ConnectIn {
         version: Version::V5,
         bridge,
         client_id: c.client_id,
@@ -320,7 +325,7 @@ fn connect_from_v5(
         max_packet_size: p.max_packet_size,
         topic_alias_max: p.topic_alias_max.unwrap_or(0),
         auth_method: p.authentication_method,
-    }
+    })
 }
 
 /// Parses any packet a client sends after CONNECT.
@@ -345,12 +350,14 @@ pub fn decode(
             return Err(DecodeError::WrongDirection(header.ptype));
         }
         T::Auth => return Ok(Inbound::Auth),
+        T::Subscribe => super::strict::subscribe(&frame, header, version.is_v5())
+            .map_err(|e| malformed(header.ptype, e))?,
         _ => {}
     }
     if version.is_v5() {
         let p = v5::Packet::read(&mut frame, Some(max as u32))
             .map_err(|e| malformed(header.ptype, e))?;
-        Ok(from_v5(p))
+        from_v5(p)
     } else {
         let p = v4::Packet::read(&mut frame, max).map_err(|e| malformed(header.ptype, e))?;
         Ok(from_v4(p))
@@ -399,13 +406,26 @@ fn from_v4(p: v4::Packet) -> Inbound {
     }
 }
 
-fn from_v5(p: v5::Packet) -> Inbound {
-    match p {
+/// A topic from rumqttc's v5 codec, which leaves it as bytes: ill-formed
+/// UTF-8 is a malformed packet (MQTT 5 §1.5.4), never "fixed" lossily.
+fn utf8_topic(ptype: PacketType, topic: &[u8]) -> Result<String, DecodeError> {
+    String::from_utf8(topic.to_vec()).map_err(|_| malformed(ptype, "topic is not valid UTF-8"))
+}
+
+fn from_v5(p: v5::Packet) -> Result<Inbound, DecodeError> {
+    Ok(match p {
         v5::Packet::Publish(p) => {
             let pp = p.properties.unwrap_or_default();
+            if !pp.subscription_identifiers.is_empty() {
+                // MQTT 5 §3.3.4: only the server puts subscription identifiers in a PUBLISH.
+                return Err(malformed(
+                    PacketType::Publish,
+                    "subscription identifier from a client",
+                ));
+            }
             let now = now_ms();
             Inbound::Publish(PublishIn {
-                topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                topic: utf8_topic(PacketType::Publish, &p.topic)?,
                 payload: p.payload,
                 qos: qos(p.qos as u8),
                 retain: p.retain,
@@ -430,6 +450,12 @@ fn from_v5(p: v5::Packet) -> Inbound {
         v5::Packet::PubComp(a) => Inbound::PubComp(a.pkid),
         v5::Packet::Subscribe(s) => {
             let id = s.properties.as_ref().and_then(|p| p.id).map(|i| i as u32);
+            if id == Some(0) {
+                return Err(malformed(
+                    PacketType::Subscribe,
+                    "subscription identifier 0",
+                ));
+            }
             Inbound::Subscribe(
                 s.pkid,
                 s.filters
@@ -463,5 +489,5 @@ fn from_v5(p: v5::Packet) -> Inbound {
         | v5::Packet::SubAck(_)
         | v5::Packet::UnsubAck(_)
         | v5::Packet::PingResp(_) => Inbound::Auth,
-    }
+    })
 }
