@@ -38,9 +38,19 @@ const BRIDGE: &[&[&str]] = &[
         "--payload",
         "256",
     ],
+    &[
+        "bridge-replay",
+        "--kill9",
+        "--label",
+        "kill9",
+        "--count",
+        "200",
+        "--payload",
+        "256",
+    ],
 ];
 
-/// Metrics every run must report, by scenario, and whether each must be > 0.
+/// Metrics every run must report, by scenario (or --label), and whether each must be > 0.
 fn expected(scenario: &str) -> &'static [(&'static str, bool)] {
     match scenario {
         "qos0" => &[("qos0_rate", true), ("qos0_lost", false)],
@@ -66,6 +76,7 @@ fn expected(scenario: &str) -> &'static [(&'static str, bool)] {
             ("replay_always_rss_max", true),
         ],
         "bridge-steady" => &[("steady_rate", true), ("steady_store_max", false)],
+        "kill9" => &[("kill9_rate", true), ("kill9_lost", false)],
         _ => &[],
     }
 }
@@ -116,8 +127,12 @@ fn run(broker: &str, args: &[&str]) -> HashMap<String, f64> {
             (f[0].to_string(), f[1].parse().unwrap())
         })
         .collect();
-    let want = expected(args[0]);
-    assert!(!want.is_empty(), "no expectations for {}", args[0]);
+    let key = args
+        .iter()
+        .position(|a| *a == "--label")
+        .map_or(args[0], |i| args[i + 1]);
+    let want = expected(key);
+    assert!(!want.is_empty(), "no expectations for {key}");
     for (name, positive) in want {
         let v = *metrics
             .get(*name)
