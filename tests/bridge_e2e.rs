@@ -237,8 +237,15 @@ async fn outage_durability_writes_nothing_while_up_and_spills_when_down() {
     proxy.drop_all();
     edge.wait_status("disconnected", |s| s.contains("disconnected"))
         .await;
+    let wb_down = edge.write_bytes();
     want.extend(publish_all(&edge, 2000..2500).await);
     let size2 = tree_bytes(&bridge_dir);
+    // The secondary signal does see the queue's writes when they happen.
+    let spilled_wb = edge.write_bytes() - wb_down;
+    assert!(
+        spilled_wb >= size2,
+        "write_bytes +{spilled_wb} for {size2} spilled"
+    );
     assert!(
         size2 > size1 + 500 * 10,
         "the backlog spilled to disk: {size2} bytes"
@@ -257,8 +264,8 @@ async fn outage_durability_writes_nothing_while_up_and_spills_when_down() {
     let (size3, removed_after) = (tree_bytes(&bridge_dir), drained.elapsed());
     assert!(size3 < size2, "consumed segments deleted: {size3} bytes");
     eprintln!(
-        "outage durability, uplink down, 500 messages: spilled {size2} bytes, all arrived \
-         ({duplicates} duplicates); {size3} bytes left {removed_after:?} after the drain"
+        "outage durability, uplink down, 500 messages: spilled {size2} bytes (write_bytes +{spilled_wb}), \
+         all arrived ({duplicates} duplicates); {size3} bytes left {removed_after:?} after the drain"
     );
 
     // Up again: back to writing nothing.
