@@ -108,6 +108,27 @@ impl EdgeProc {
         }
     }
 
+    /// SIGTERM and wait for the clean exit (status 0 expected).
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+            let deadline = Instant::now() + WAIT;
+            let status = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break status;
+                }
+                assert!(Instant::now() < deadline, "edgemq ignored SIGTERM");
+                std::thread::sleep(Duration::from_millis(10));
+            };
+            assert!(
+                status.success(),
+                "edgemq exited with {status}:\n{}",
+                self.log()
+            );
+        }
+    }
+
     /// Everything the edge logged over all its runs.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("edge.log")).unwrap_or_default()
