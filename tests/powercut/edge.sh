@@ -3,7 +3,9 @@
 # store (needs root, loop devices, mosquitto, openssl, python3 with paho-mqtt; not run by cargo test).
 #
 #   tests/powercut/edge.sh [ROUNDS]     (default 10; EDGE_POWERCUT_BIN=path overrides the binary,
-#                                        EDGE_POWERCUT_RELEASE=1 builds and uses the release one)
+#                                        EDGE_POWERCUT_RELEASE=1 builds and uses the release one,
+#                                        EDGE_POWERCUT_WRAP=eatmydata runs the writer without fsync:
+#                                        a negative control, most rounds must then FAIL)
 #
 # Adapted from ../shared/reliability/powercut.sh. Once: certificates by openssl and a central
 # Mosquitto configured like seed 000 (TLS 1.3, require_certificate, use_identity_as_username,
@@ -12,10 +14,10 @@
 # publisher sends QoS 1 data/seq messages (bridged) and, every 10th, a retained QoS 1 keep/<n>
 # (local, kept by the sled store), printing "F n" / "R n" after each PUBACK. At a random 0.2-2 s
 # after the first PUBACK edgemq is SIGSTOPped and the backing image copied as it stands (what the
-# disk had received; page cache and uncommitted journal lost). The copy is mounted (journal replay), the central broker
-# started with an observer subscribed, and edgemq started on the copy: every "F n" must arrive at
-# the central broker in order (duplicates allowed), every "R n" must be a retained message at the
-# edge, and the store must open without being set aside.
+# disk had received; page cache and uncommitted journal lost). The copy is mounted (journal
+# replay), the central broker started with an observer subscribed, and edgemq started on the copy:
+# every "F n" must arrive at the central broker in order (duplicates allowed), every "R n" must be
+# a retained message at the edge, and the store must open without being set aside.
 set -u
 ROUNDS=${1:-10}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -242,7 +244,7 @@ for r in $(seq 1 "$ROUNDS"); do
   rm -f "$W/cur.img" "$W/snap.img" "$W/edge.log"
   truncate -s "$IMG_SIZE" "$W/cur.img" && mkfs.ext4 -q -F "$W/cur.img"
   LOOP=$(losetup --show -f "$W/cur.img"); mount "$LOOP" "$MNT"; mkdir -p "$MNT/data"
-  "$BIN" run -c "$W/edgemq.toml" 2>>"$W/edge.log" >/dev/null &
+  ${EDGE_POWERCUT_WRAP:-} "$BIN" run -c "$W/edgemq.toml" 2>>"$W/edge.log" >/dev/null &
   EDGE=$!
   wait_port "$EDGE_PORT" || { echo "round $r: edgemq did not start"; tail -5 "$W/edge.log"; exit 2; }
   python3 -u "$W/pc.py" publish "$EDGE_PORT" >"$W/pub.out" 2>"$W/pub.err" &
