@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bridge_support::edge::{World, indexes};
 use bridge_support::proxy::{Gate, Proxy};
 use bridge_support::{Observer, WAIT, assert_ordered_complete, have_tools};
-use edge_proc::{Acked, EdgeProc, publish_counted, tree_bytes};
+use edge_proc::{Acked, EdgeProc, publish_counted, tree_bytes, tree_files};
 
 /// Where the edge's bridge sends data/<x>.
 const REMOTE: &str = "meters/GW-0001/data/";
@@ -211,17 +211,29 @@ async fn outage_durability_writes_nothing_while_up_and_spills_when_down() {
     let proxy = Proxy::start(w.central.tls_port, Gate::Open).await;
     let mut observer = Observer::start(w.central.plain_port, "meters/#").await;
     let queue = "durability = \"outage\"";
-    let edge = EdgeProc::start(&w.dir.path().join("edge"), &w.pki, &proxy.address(), queue);
+    // $SYS every second: its figures must not reach the disk either.
+    let top = "sys_interval = \"1s\"";
+    let dir = w.dir.path().join("edge");
+    let edge = EdgeProc::start_with(&dir, &w.pki, &proxy.address(), top, queue);
     let bridge_dir = edge.data_dir.join("bridge");
     edge.wait_status("connected", |s| s.contains("connected to"))
         .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     let (size0, wb0) = (tree_bytes(&bridge_dir), edge.write_bytes());
+    let files0 = tree_files(&edge.data_dir);
     let mut want = publish_all(&edge, 0..2000).await;
     let mut got = Vec::new();
     receive_all(&mut observer, &mut got, &want).await;
     edge.wait_status("drained", |s| s.contains("queue: 0 messages"))
         .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let (size1, wb1) = (tree_bytes(&bridge_dir), edge.write_bytes());
+    // Every file of data_dir (the sled store's too): same size, same mtime.
+    assert_eq!(
+        tree_files(&edge.data_dir),
+        files0,
+        "data_dir written while up"
+    );
     eprintln!(
         "outage durability, uplink up, 2000 messages: data/bridge {size0} -> {size1} bytes; \
          process write_bytes +{}",

@@ -30,6 +30,11 @@ pub struct EdgeProc {
 impl EdgeProc {
     /// Writes the config (bridge to `central`, `queue` lines under [bridge.queue]) and starts the edge.
     pub fn start(dir: &Path, pki: &Pki, central: &str, queue: &str) -> EdgeProc {
+        EdgeProc::start_with(dir, pki, central, "", queue)
+    }
+
+    /// Like `start`, with `top` lines (top-level keys) at the head of the config.
+    pub fn start_with(dir: &Path, pki: &Pki, central: &str, top: &str, queue: &str) -> EdgeProc {
         std::fs::create_dir_all(dir).unwrap();
         let edge = EdgeProc {
             dir: dir.to_path_buf(),
@@ -38,7 +43,7 @@ impl EdgeProc {
             child: None,
         };
         let conf = format!(
-            "data_dir = {data:?}\n\
+            "data_dir = {data:?}\n{top}\n\
              [[listener]]\nbind = \"127.0.0.1:{port}\"\nallow_anonymous = true\n\
              [[bridge]]\nname = \"central\"\naddresses = [{central:?}]\nclient_id = \"GW-0001\"\n\
              keepalive = \"5s\"\nreconnect_min = \"100ms\"\nreconnect_max = \"500ms\"\n\
@@ -197,6 +202,26 @@ pub fn tree_bytes(dir: &Path) -> u64 {
             }
         })
         .sum()
+}
+
+/// Every regular file under `dir` with its size and modification time, sorted by path.
+pub fn tree_files(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let (p, Ok(m)) = (e.path(), e.metadata()) else {
+            continue;
+        };
+        if m.is_dir() {
+            out.extend(tree_files(&p));
+        } else if m.is_file() {
+            out.push((p, m.len(), m.modified().unwrap()));
+        }
+    }
+    out.sort();
+    out
 }
 
 /// Sequence numbers the edge PUBACKed, shared with whoever watches the publisher.
