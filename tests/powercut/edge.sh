@@ -5,7 +5,9 @@
 #   tests/powercut/edge.sh [ROUNDS]     (default 10; EDGE_POWERCUT_BIN=path overrides the binary,
 #                                        EDGE_POWERCUT_RELEASE=1 builds and uses the release one,
 #                                        EDGE_POWERCUT_WRAP=eatmydata runs the writer without fsync:
-#                                        a negative control, most rounds must then FAIL)
+#                                        a negative control, most rounds must then FAIL,
+#                                        EDGE_POWERCUT_CENTRAL=up keeps the central broker up during
+#                                        the writes: acks, cursor and segment deletion get cut too)
 #
 # Adapted from ../shared/reliability/powercut.sh. Once: certificates by openssl and a central
 # Mosquitto configured like seed 000 (TLS 1.3, require_certificate, use_identity_as_username,
@@ -24,6 +26,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 IMG_SIZE=1G
 MIN_MS=200; SPAN_MS=1801
 VERIFY_TIMEOUT=30
+CENTRAL_MODE=${EDGE_POWERCUT_CENTRAL:-down}
 
 [ "$(id -u)" -eq 0 ] || { echo "powercut: needs root (loop devices, mount)"; exit 2; }
 for tool in mosquitto openssl python3 mkfs.ext4 losetup; do
@@ -41,10 +44,10 @@ else
 fi
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/edge-powercut.XXXX"); MNT=$W/mnt; mkdir -p "$MNT"
-LOOP=""; EDGE=""; PUB=""; CENTRAL=""
+LOOP=""; EDGE=""; PUB=""; CENTRAL=""; VERIFIER=""
 stop() { [ -n "$1" ] && kill -KILL "$1" 2>/dev/null && wait "$1" 2>/dev/null; }
 cleanup() {
-  stop "$EDGE"; stop "$PUB"; stop "$CENTRAL"
+  stop "$EDGE"; stop "$PUB"; stop "$VERIFIER"; stop "$CENTRAL"
   mountpoint -q "$MNT" && umount "$MNT"
   [ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
   rm -rf "$W"
@@ -89,8 +92,11 @@ acl_file $W/acl
 listener $PLAIN_PORT 127.0.0.1
 allow_anonymous true
 EOF
+# The verifier receives every retained keep/<n> at once: more than the default per-client queue.
 cat >edgemq.toml <<EOF
 data_dir = "$MNT/data"
+[limits]
+max_queued_messages = 1000000
 [[listener]]
 bind = "127.0.0.1:$EDGE_PORT"
 allow_anonymous = true
@@ -159,10 +165,7 @@ def publish(port):
             send(f"keep/{n}", ("R", n), retain=True)
         n += 1
 
-def verify(central_port, edge_port, acked_file, edge_cmd, edge_log):
-    lines = open(acked_file).read().split("\n")
-    acked = {int(l[2:]) for l in lines if l.startswith("F ")}
-    kept = {int(l[2:]) for l in lines if l.startswith("R ")}
+def verify(central_port, edge_port, acked_file, edge_cmd, edge_log, go_file):
     arrivals, cond = [], threading.Condition()
     def on_message(_c, _u, m):
         if m.topic == "meters/GW-0001/data/seq":
@@ -178,6 +181,16 @@ def verify(central_port, edge_port, acked_file, edge_cmd, edge_log):
     obs.loop_start()
     if not subscribed.wait(10):
         return "FAIL: observer not subscribed"
+    # Subscribed: the script may start the writer (central up) or go on at once (central down).
+    open(go_file + ".ready", "w").close()
+    deadline = time.time() + 120
+    while not os.path.exists(go_file):
+        if time.time() > deadline:
+            return "FAIL: never told to go"
+        time.sleep(0.02)
+    lines = open(acked_file).read().split("\n")
+    acked = {int(l[2:]) for l in lines if l.startswith("F ")}
+    kept = {int(l[2:]) for l in lines if l.startswith("R ")}
     log = open(edge_log, "ab")
     edge = subprocess.Popen(edge_cmd, stdout=subprocess.DEVNULL, stderr=log)
     t0 = time.time()
@@ -192,8 +205,21 @@ def verify(central_port, edge_port, acked_file, edge_cmd, edge_log):
                 time.sleep(0.02)
         with cond:
             cond.wait_for(lambda: acked <= set(arrivals), timeout=float(os.environ.get("VERIFY_TIMEOUT", "30")))
-            got = list(arrivals)
         took = time.time() - t0
+        # Then let the restarted edge drain (with the central up during the writes, everything
+        # may have arrived before the cut; the replay after it must still keep the order).
+        status_cmd = [edge_cmd[0], "status"] + edge_cmd[2:]
+        deadline = time.time() + float(os.environ.get("VERIFY_TIMEOUT", "30"))
+        while time.time() < deadline:
+            st = subprocess.run(status_cmd, capture_output=True, text=True).stdout
+            if "queue: 0 messages" in st:
+                break
+            time.sleep(0.1)
+        else:
+            return f"FAIL: the edge did not drain its queue: {st!r}"
+        time.sleep(0.5)
+        with cond:
+            got = list(arrivals)
         seen, highest, dups = set(), -1, 0
         for s in got:
             if s in seen:
@@ -234,16 +260,32 @@ if __name__ == "__main__":
     if sys.argv[1] == "publish":
         publish(int(sys.argv[2]))
     else:
-        out = verify(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[6:], sys.argv[5])
+        out = verify(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[7:], sys.argv[5], sys.argv[6])
         print(out)
         sys.exit(0 if out.startswith("ok") else 1)
 EOF
 
+start_central() {
+  mosquitto -c "$W/central.conf" 2>>"$W/central.log" &
+  CENTRAL=$!
+  wait_port "$PLAIN_PORT" && wait_port "$TLS_PORT" || { echo "round $r: mosquitto did not start"; exit 2; }
+}
+# The verifier subscribes at the central broker, then waits for $W/go to start edgemq on the copy.
+start_verifier() {
+  rm -f "$W/go" "$W/go.ready"
+  VERIFY_TIMEOUT=$VERIFY_TIMEOUT python3 "$W/pc.py" verify "$PLAIN_PORT" "$EDGE_PORT" "$W/pub.out" \
+    "$W/edge.log" "$W/go" "$BIN" run -c "$W/edgemq.toml" >"$W/verify.out" 2>&1 &
+  VERIFIER=$!
+  for _ in $(seq 1 500); do [ -e "$W/go.ready" ] && return 0; sleep 0.02; done
+  echo "round $r: the verifier did not subscribe"; cat "$W/verify.out"; exit 2
+}
+
 ok=0; bad=0
 for r in $(seq 1 "$ROUNDS"); do
-  rm -f "$W/cur.img" "$W/snap.img" "$W/edge.log"
+  rm -f "$W/cur.img" "$W/snap.img" "$W/edge.log" "$W/pub.out"
   truncate -s "$IMG_SIZE" "$W/cur.img" && mkfs.ext4 -q -F "$W/cur.img"
   LOOP=$(losetup --show -f "$W/cur.img"); mount "$LOOP" "$MNT"; mkdir -p "$MNT/data"
+  if [ "$CENTRAL_MODE" = up ]; then start_central; start_verifier; fi
   ${EDGE_POWERCUT_WRAP:-} "$BIN" run -c "$W/edgemq.toml" 2>>"$W/edge.log" >/dev/null &
   EDGE=$!
   wait_port "$EDGE_PORT" || { echo "round $r: edgemq did not start"; tail -5 "$W/edge.log"; exit 2; }
@@ -259,13 +301,12 @@ for r in $(seq 1 "$ROUNDS"); do
   stop "$EDGE"; EDGE=""
   umount "$MNT"; losetup -d "$LOOP"
   LOOP=$(losetup --show -f "$W/snap.img"); mount "$LOOP" "$MNT"
-  mosquitto -c "$W/central.conf" 2>"$W/central.log" &
-  CENTRAL=$!
-  wait_port "$PLAIN_PORT" && wait_port "$TLS_PORT" || { echo "round $r: mosquitto did not start"; exit 2; }
+  if [ "$CENTRAL_MODE" != up ]; then start_central; start_verifier; fi
   LAST=$(grep '^F ' "$W/pub.out" | tail -1 | awk '{print $2}')
-  if OUT=$(VERIFY_TIMEOUT=$VERIFY_TIMEOUT python3 "$W/pc.py" verify "$PLAIN_PORT" "$EDGE_PORT" "$W/pub.out" \
-      "$W/edge.log" "$BIN" run -c "$W/edgemq.toml" 2>&1) \
-      && ! grep -qE 'set aside|store unusable|panicked' "$W/edge.log"; then
+  touch "$W/go"
+  wait "$VERIFIER"; VOK=$?; VERIFIER=""
+  OUT=$(tail -1 "$W/verify.out")
+  if [ "$VOK" -eq 0 ] && ! grep -qE 'set aside|store unusable|panicked' "$W/edge.log"; then
     ok=$((ok+1)); echo "round $r: cut after ${MS} ms, last PUBACK ${LAST:-none}: $OUT"
   else
     bad=$((bad+1)); echo "round $r: FAIL (cut after ${MS} ms, last PUBACK ${LAST:-none}): $OUT"
@@ -274,5 +315,5 @@ for r in $(seq 1 "$ROUNDS"); do
   stop "$CENTRAL"; CENTRAL=""
   umount "$MNT"; losetup -d "$LOOP"; LOOP=""
 done
-echo "powercut (edge): $ok passed, $bad failed"
+echo "powercut (edge, central $CENTRAL_MODE during the writes): $ok passed, $bad failed"
 [ "$bad" -eq 0 ]
