@@ -292,7 +292,7 @@ for r in $(seq 1 "$ROUNDS"); do
   python3 -u "$W/pc.py" publish "$EDGE_PORT" >"$W/pub.out" 2>"$W/pub.err" &
   PUB=$!
   # The cut comes at a random moment after the first PUBACK (so no round checks nothing).
-  for _ in $(seq 1 500); do grep -q '^F ' "$W/pub.out" && break; sleep 0.02; done
+  for _ in $(seq 1 500); do grep -q '^F ' "$W/pub.out" 2>/dev/null && break; sleep 0.02; done
   MS=$(( MIN_MS + RANDOM % SPAN_MS ))
   sleep "$(printf '%d.%03d' $((MS/1000)) $((MS%1000)))"
   kill -STOP "$EDGE"
