@@ -7,8 +7,12 @@
 //! queue_powercut verify DIR       with LAST_DURABLE (and LAST_ACKED) in the environment: the queue
 //!                                 opens and holds every record after the ack point up to the last
 //!                                 durable one, in order, with no gap
-//! queue_powercut bench  DIR N     append N records with durability "always" at several
-//!                                 concurrency levels; print msgs/s and bytes written per record
+//! queue_powercut backlog DIR N    write N records, reopen, drain and ack them: directory size
+//!                                 before and after, peak RSS while draining
+//! queue_powercut bench  DIR N [W] append N records with durability "always" at several
+//!                                 concurrency levels (or only W appends in flight); print msgs/s
+//!                                 (and, with BENCH_BLOCK_DEVICE=loopN, the bytes that reached
+//!                                 that device per record), then drain a 100k backlog
 //! ```
 
 use std::collections::VecDeque;
@@ -24,6 +28,8 @@ use edgemq::queue::{Commit, Queue, QueueOptions, Record, now_ms};
 pub const RECORD_BYTES: usize = 256;
 /// Appends in flight at once: stands for concurrent publishers and lets group commit gather.
 const WINDOW: usize = 64;
+/// Records per stretch of the writer's alternating batch sizes.
+const SLOW_STRETCH: u64 = 200;
 /// Records the writer's consumer leaves unacked, so a backlog always spans segments.
 const KEEP: u64 = 3000;
 /// Records acked per consumer step.
@@ -111,7 +117,14 @@ pub async fn write(dir: &Path) -> Result<(), String> {
     q.rewind();
     let mut window: VecDeque<(u64, Commit)> = VecDeque::new();
     while n < MAX_RECORDS {
-        while window.len() < WINDOW {
+        // Every fourth stretch of records goes one flush per record: small batches take the
+        // zero-extended write path, large ones the plain one.
+        let in_flight = if (n / SLOW_STRETCH) % 4 == 3 {
+            1
+        } else {
+            WINDOW
+        };
+        while window.len() < in_flight {
             window.push_back((n, q.append(record(n)).map_err(|e| e.to_string())?));
             n += 1;
         }
@@ -155,21 +168,25 @@ pub fn verify(dir: &Path) -> Result<String, String> {
     ))
 }
 
-/// Bytes this process has caused to be written to storage.
-fn write_bytes() -> u64 {
-    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
-    io.lines()
-        .find_map(|l| l.strip_prefix("write_bytes: "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+/// Bytes written to the block device named by BENCH_BLOCK_DEVICE (e.g. "loop3"), journal
+/// included, after a sync; None without it.
+fn device_bytes() -> Option<u64> {
+    let dev = std::env::var("BENCH_BLOCK_DEVICE").ok()?;
+    std::process::Command::new("sync").status().ok()?;
+    std::thread::sleep(Duration::from_secs(6)); // past ext4's 5 s journal commit interval
+    let stat = std::fs::read_to_string(format!("/sys/block/{dev}/stat")).ok()?;
+    let sectors: u64 = stat.split_whitespace().nth(6)?.parse().ok()?;
+    Some(sectors * 512)
 }
 
 /// Appends `total` records at several concurrency levels and prints rate and write cost.
-pub async fn bench(dir: &Path, total: u64) -> Result<(), String> {
-    for window in [1usize, 16, 256] {
+pub async fn bench(dir: &Path, total: u64, only: Option<usize>) -> Result<(), String> {
+    let windows = only.map_or(vec![1usize, 16, 256], |w| vec![w]);
+    for window in windows {
         let sub = dir.join(format!("bench-{window}"));
         let q = Queue::open(&sub, options()).map_err(|e| e.to_string())?;
-        let (start, written) = (Instant::now(), write_bytes());
+        let written = device_bytes();
+        let start = Instant::now();
         let mut inflight: VecDeque<Commit> = VecDeque::new();
         for n in 0..total {
             inflight.push_back(q.append(record(n)).map_err(|e| e.to_string())?);
@@ -187,13 +204,22 @@ pub async fn bench(dir: &Path, total: u64) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
         }
         let secs = start.elapsed().as_secs_f64();
-        let per_record = (write_bytes() - written) as f64 / total as f64;
+        let per_record = match (written, device_bytes()) {
+            (Some(before), Some(after)) => format!(
+                ", {:.0} bytes reached the device per {RECORD_BYTES}-byte record",
+                (after - before) as f64 / total as f64
+            ),
+            _ => String::new(),
+        };
         q.close().map_err(|e| e.to_string())?;
         let _ = std::fs::remove_dir_all(&sub);
         emit(format_args!(
-            "window {window:>3}: {:>8.0} msgs/s, {per_record:.0} bytes written per {RECORD_BYTES}-byte record",
+            "{window:>3} appends in flight: {:>6.0} msgs/s{per_record}",
             total as f64 / secs
         ));
+    }
+    if only.is_some() {
+        return Ok(());
     }
     backlog(&dir.join("backlog"), BACKLOG).await
 }
@@ -220,9 +246,9 @@ fn dir_bytes(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// A 100k-record backlog: written, reopened (indexed from disk), drained and acked; prints
+/// A backlog of `total` records: written, reopened (indexed from disk), drained and acked; prints
 /// the directory size before and after and the memory the drain took.
-async fn backlog(dir: &Path, total: u64) -> Result<(), String> {
+pub async fn backlog(dir: &Path, total: u64) -> Result<(), String> {
     let q = Queue::open(dir, options()).map_err(|e| e.to_string())?;
     let mut inflight: VecDeque<Commit> = VecDeque::new();
     for n in 0..total {
@@ -283,13 +309,25 @@ fn main() {
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["write", dir] => rt.block_on(write(Path::new(dir))).map(|()| String::new()),
         ["verify", dir] => verify(Path::new(dir)),
-        ["bench", dir, n] => match n.parse() {
+        ["backlog", dir, n] => match n.parse() {
             Ok(n) => rt
-                .block_on(bench(Path::new(dir), n))
+                .block_on(backlog(Path::new(dir), n))
                 .map(|()| String::new()),
             Err(_) => Err(format!("bad count {n}")),
         },
-        _ => Err("usage: queue_powercut write DIR | verify DIR | bench DIR N".into()),
+        ["bench", dir, n] | ["bench", dir, n, _] => {
+            let window = args.get(3).and_then(|w| w.parse().ok());
+            match n.parse() {
+                Ok(n) => rt
+                    .block_on(bench(Path::new(dir), n, window))
+                    .map(|()| String::new()),
+                Err(_) => Err(format!("bad count {n}")),
+            }
+        }
+        _ => Err(
+            "usage: queue_powercut write DIR | verify DIR | bench DIR N [WINDOW] | backlog DIR N"
+                .into(),
+        ),
     };
     match result {
         Ok(msg) if msg.is_empty() => {}

@@ -558,3 +558,58 @@ fn mangled_files_give_errors_not_panics() {
         }
     }
 }
+
+/// `check` parses the files `run` reads: a malformed password file or a
+/// certificate that is not PEM fails `check`, not only `run`.
+#[test]
+fn check_parses_password_acl_and_certificate_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("passwd");
+    std::fs::write(&pw, "alice:$7$101$not-base64$x\n").unwrap();
+    let cert = dir.path().join("server.crt");
+    let key = dir.path().join("server.key");
+    std::fs::write(&cert, "not a certificate\n").unwrap();
+    std::fs::write(&key, "not a key\n").unwrap();
+    let cfg = dir.path().join("edgemq.toml");
+    let text = format!(
+        "[auth]\npassword_file = {pw:?}\n\n[[listener]]\nbind = \"127.0.0.1:8883\"\nallow_anonymous = false\n[listener.tls]\ncert = {cert:?}\nkey = {key:?}\n"
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_edgemq"))
+        .arg("check")
+        .arg("-c")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.contains(&format!("{}: auth", cfg.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{}:1", pw.display())),
+        "names the password file line: {stderr}"
+    );
+    assert!(stderr.contains("listener[0].tls"), "{stderr}");
+    assert!(
+        stderr.contains("server.crt") || stderr.contains("server.key"),
+        "names the TLS file: {stderr}"
+    );
+
+    std::fs::write(&pw, "").unwrap();
+    std::fs::remove_file(&cfg).unwrap();
+    std::fs::write(&cfg, format!("[auth]\npassword_file = {pw:?}\n")).unwrap();
+    let ok = Command::new(env!("CARGO_BIN_EXE_edgemq"))
+        .arg("check")
+        .arg("-c")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}

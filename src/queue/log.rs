@@ -2,6 +2,7 @@
 //! fdatasync, split only at segment boundaries), segment rotation, cursor persistence, deletion
 //! of segments whose records are all done, and reads of records back from segments.
 
+use std::borrow::Cow;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -16,6 +17,13 @@ use super::segment::{self, ReadError};
 use super::{Inner, Pending, PendingItem, QueueError, Shared, now_ms};
 use crate::config::model::Durability;
 
+/// The file is extended in zero-filled steps of this size: an fdatasync that does not change
+/// the file's length needs no journal commit, which at one record per flush cuts the bytes
+/// reaching flash by about three quarters.
+const ZERO_CHUNK: u64 = 64 << 10;
+/// Only batches up to this size extend the file with zeros: a large batch pays its journal
+/// commit over many records, and padding it would write more than it saves.
+const PAD_BATCHES_UP_TO: u64 = 16 << 10;
 /// How often the writer wakes without work: age sweep, cursor, segment deletion.
 const TICK: Duration = Duration::from_millis(500);
 /// The cursor is stored at most this often (and at close, and before deleting segments).
@@ -60,11 +68,18 @@ pub(super) fn read_record(
     }
 }
 
+fn is_enospc(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(nix::libc::ENOSPC)
+}
+
 /// The segment being appended to.
 struct Active {
     file: File,
     first: u64,
+    /// Bytes of records written (the next write's offset).
     size: u64,
+    /// File length: records, then zeros up to a ZERO_CHUNK boundary.
+    zeroed_to: u64,
     path: PathBuf,
 }
 
@@ -158,6 +173,7 @@ impl Writer {
                 if let Some(last) = chunk.last() {
                     st.segments.insert(*seg, last.seq + 1);
                 }
+                st.flushes += 1;
             }
             Err(e) => {
                 tracing::error!(error = %e, records = chunk.len(),
@@ -189,23 +205,43 @@ impl Writer {
             ));
         };
         let base = a.size;
-        match a
-            .file
-            .write_all_at(buf, base)
-            .and_then(|()| a.file.sync_data())
-        {
+        let end = base + buf.len() as u64;
+        let (bytes, mut zeroed_to) = if end <= a.zeroed_to {
+            (Cow::Borrowed(buf), a.zeroed_to)
+        } else if buf.len() as u64 > PAD_BATCHES_UP_TO {
+            (Cow::Borrowed(buf), end)
+        } else {
+            let seg = self.shared.opts.segment_bytes;
+            let to = (end.div_ceil(ZERO_CHUNK) * ZERO_CHUNK).min(seg.max(end));
+            let mut v = Vec::with_capacity((to - base) as usize);
+            v.extend_from_slice(buf);
+            v.resize((to - base) as usize, 0);
+            (Cow::Owned(v), to)
+        };
+        let attempt = |file: &File, bytes: &[u8]| {
+            file.write_all_at(bytes, base)
+                .and_then(|()| file.sync_data())
+        };
+        let mut result = attempt(&a.file, &bytes);
+        if bytes.len() > buf.len() && result.as_ref().is_err_and(is_enospc) {
+            // Room for the records but not the zero padding: write just the records.
+            let _ = a.file.set_len(base);
+            result = attempt(&a.file, buf);
+            zeroed_to = end;
+        }
+        match result {
             Ok(()) => {
-                a.size += buf.len() as u64;
+                a.size = end;
+                a.zeroed_to = zeroed_to;
                 Ok((a.first, base))
             }
             Err(e) => {
                 // Never leave a partial frame that later appends would hide behind; after a
                 // failed fdatasync the file's state is unknown, so start a new one next time.
                 let rewound = a.file.set_len(base).is_ok();
+                a.zeroed_to = base;
                 let err = QueueError::io(&a.path, e);
-                let enospc = matches!(&err, QueueError::Io { source, .. }
-                    if source.raw_os_error() == Some(nix::libc::ENOSPC));
-                if !rewound || !enospc {
+                if !rewound || !matches!(&err, QueueError::Io { source, .. } if is_enospc(source)) {
                     self.active = None;
                 }
                 Err(err)
@@ -227,6 +263,7 @@ impl Writer {
             file,
             first: first_seq,
             size: 0,
+            zeroed_to: 0,
             path,
         });
         Ok(())

@@ -4,7 +4,7 @@
 //! frame with one write and one fdatasync (group commit) before resolving their [`Commit`]s.
 //! `next_batch`/`ack`/`rewind` drive the uplink; the lowest unacked record is the cursor, stored
 //! now and then, and whole segments below it are deleted. On open every segment is scanned and a
-//! torn or corrupt tail is truncated (see `log.rs`).
+//! torn or corrupt tail is truncated (`recover.rs`); the writer thread lives in `log.rs`.
 
 mod cursor;
 mod entry;
@@ -79,6 +79,8 @@ struct Inner {
     reader: Option<(u64, std::fs::File)>,
     uplink_up: bool,
     closed: bool,
+    /// Successful group commits.
+    flushes: u64,
     /// Drop counters (overflow, age) as last logged, and when.
     drops_logged: (u64, u64),
     drops_logged_at: Option<std::time::Instant>,
@@ -180,6 +182,7 @@ impl Queue {
                 reader: None,
                 uplink_up: false,
                 closed: false,
+                flushes: 0,
                 drops_logged: (0, 0),
                 drops_logged_at: None,
             }),
@@ -276,17 +279,15 @@ impl Queue {
         out
     }
 
-    /// Resolves when next_batch would return something (or the queue is closed).
+    /// Resolves when next_batch would return something. After close it stays pending unless
+    /// records remain, so a select loop around it cannot spin.
     pub async fn wait_nonempty(&self) {
         loop {
             let notified = self.shared.readable.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
-                let mut st = self.shared.lock();
-                if st.closed || st.index.has_sendable(now_ms()) {
-                    return;
-                }
+            if self.shared.lock().index.has_sendable(now_ms()) {
+                return;
             }
             notified.await;
         }
@@ -328,6 +329,7 @@ impl Queue {
             appended: c.appended,
             acked: c.acked,
             io_lost: c.io_lost,
+            flushes: st.flushes,
         }
     }
 

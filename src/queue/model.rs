@@ -122,4 +122,6 @@ pub struct QueueStats {
     pub acked: u64,
     /// Lost to a failed write (the Commit said so) or an unreadable record.
     pub io_lost: u64,
+    /// Group commits: writes ended by one fdatasync each (appended / flushes = group size).
+    pub flushes: u64,
 }

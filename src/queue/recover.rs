@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -95,8 +95,14 @@ pub(super) fn recover(dir: &Path, opts: &QueueOptions) -> Result<Recovered, Queu
         })
         .map_err(|e| QueueError::io(&path, e))?;
         if let Some(problem) = end.problem {
-            tracing::warn!(file = %path.display(), offset = end.valid_len, file_len = end.file_len,
-                problem, "bridge queue: truncating a torn or corrupt segment tail");
+            // The writer extends segments with zeros ahead of the records: a zero tail is the
+            // clean end of a segment, anything else a torn or corrupt one.
+            if tail_is_zero(&path, end.valid_len).map_err(|e| QueueError::io(&path, e))? {
+                tracing::debug!(file = %path.display(), offset = end.valid_len, "segment ends in zeros");
+            } else {
+                tracing::warn!(file = %path.display(), offset = end.valid_len, file_len = end.file_len,
+                    problem, "bridge queue: truncating a torn or corrupt segment tail");
+            }
             truncate(&path, end.valid_len)?;
         }
         if end.valid_len == 0 {
@@ -115,6 +121,20 @@ pub(super) fn recover(dir: &Path, opts: &QueueOptions) -> Result<Recovered, Queu
         cursor,
         lock,
     })
+}
+
+/// True when every byte of the file from `from` on is zero.
+fn tail_is_zero(path: &Path, from: u64) -> io::Result<bool> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(from))?;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match file.read(&mut buf)? {
+            0 => return Ok(true),
+            n if buf[..n].iter().any(|&b| b != 0) => return Ok(false),
+            _ => {}
+        }
+    }
 }
 
 fn truncate(path: &Path, len: u64) -> Result<(), QueueError> {

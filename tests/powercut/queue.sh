@@ -2,6 +2,7 @@
 # Simulated power cuts for the bridge queue (needs root and loop devices; not run by cargo test).
 #
 #   tests/powercut/queue.sh [ROUNDS]        (default 10; QUEUE_POWERCUT_BIN overrides the binary)
+#   tests/powercut/queue.sh bench [N]       append rate and bytes reaching a fresh ext4 loop device
 #
 # Adapted from ../shared/reliability/powercut.sh. Each round: a fresh ext4 on a loop device; the
 # writer (examples/queue_powercut.rs, "write") appends 256-byte records to a queue in it, printing
@@ -30,6 +31,16 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
+
+if [ "$ROUNDS" = bench ]; then
+  truncate -s "$IMG_SIZE" "$W/cur.img" && mkfs.ext4 -q -F "$W/cur.img"
+  LOOP=$(losetup --show -f "$W/cur.img"); mount "$LOOP" "$MNT"
+  for window in 1 16 256; do
+    BENCH_BLOCK_DEVICE=$(basename "$LOOP") "$BIN" bench "$MNT" "${2:-5000}" "$window" || exit 1
+  done
+  "$BIN" backlog "$MNT/backlog" 100000
+  exit $?
+fi
 
 ok=0; bad=0
 for r in $(seq 1 "$ROUNDS"); do
