@@ -120,6 +120,7 @@ start_central() {
   CENTRAL=$!
   wait_port "$PLAIN_PORT" && wait_port "$TLS_PORT" || { echo "central mosquitto did not start"; exit 2; }
 }
+bridge_logins() { grep -c "as GW-0001" "$W/central.log" 2>/dev/null || true; }
 arrived() { grep -c "^meters/GW-0001/data/$1 " "$W/obs.out"; }
 distinct() { grep "^meters/GW-0001/data/$1 " "$W/obs.out" | sort -u | wc -l; }
 
@@ -192,7 +193,10 @@ scenario() {
   if [ "$kill" = 1 ]; then
     stop "$EDGE"; "$kind" "$dir"; wait_port "$EDGE_PORT" || echo "$name: edge did not restart"
   fi
+  local before; before=$(bridge_logins)
   start_central
+  # Wait for the bridge to log in again, then until nothing more arrives.
+  for _ in $(seq 1 $((MAX_WAIT * 10))); do [ "$(bridge_logins)" -gt "$before" ] && break; sleep 0.1; done
   local last=-1 now quiet=0 waited=0
   while [ "$quiet" -lt "$QUIET_SECS" ] && [ "$waited" -lt "$MAX_WAIT" ]; do
     sleep 1; waited=$((waited+1)); now=$(arrived "$name")
