@@ -8,10 +8,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::frame::{FrameError, Header, take_frame};
 
-/// Initial read buffer; grows up to the frame being read.
-const READ_BUF: usize = 8 * 1024;
-/// Write buffer capacity kept between flushes.
-const WRITE_BUF: usize = 8 * 1024;
+/// Read size for a quiet connection: idle clients cost little memory.
+const READ_MIN: usize = 512;
+/// Read size a busy connection grows to: few syscalls under load.
+const READ_MAX: usize = 64 * 1024;
+/// A write buffer that grew beyond this during a burst is released after it.
+const WRITE_KEEP: usize = 64 * 1024;
 
 /// Any byte stream a client can arrive on: TCP, TLS over TCP, Unix socket.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -37,6 +39,8 @@ pub struct Connection {
     rbuf: BytesMut,
     wbuf: BytesMut,
     max_packet: usize,
+    /// Adaptive read size: doubles while reads fill the buffer, halves when they don't.
+    read_hint: usize,
 }
 
 impl Connection {
@@ -44,9 +48,10 @@ impl Connection {
     pub fn new(io: Box<dyn Io>, max_packet: usize) -> Self {
         Connection {
             io,
-            rbuf: BytesMut::with_capacity(READ_BUF),
-            wbuf: BytesMut::with_capacity(WRITE_BUF),
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
             max_packet,
+            read_hint: READ_MIN,
         }
     }
 
@@ -57,10 +62,19 @@ impl Connection {
             if let Some(frame) = take_frame(&mut self.rbuf, self.max_packet)? {
                 return Ok(Some(frame));
             }
-            if self.rbuf.capacity() - self.rbuf.len() < 1024 {
-                self.rbuf.reserve(READ_BUF);
+            if self.rbuf.capacity() - self.rbuf.len() < self.read_hint / 2 {
+                self.rbuf.reserve(self.read_hint);
             }
-            if self.io.read_buf(&mut self.rbuf).await? == 0 {
+            let spare = self.rbuf.capacity() - self.rbuf.len();
+            let n = self.io.read_buf(&mut self.rbuf).await?;
+            self.read_hint = if n >= spare {
+                (self.read_hint * 2).min(READ_MAX)
+            } else if n < self.read_hint / 8 {
+                (self.read_hint / 2).max(READ_MIN)
+            } else {
+                self.read_hint
+            };
+            if n == 0 {
                 return if self.rbuf.is_empty() {
                     Ok(None)
                 } else {
@@ -80,6 +94,11 @@ impl Connection {
         self.wbuf.len()
     }
 
+    /// The next complete frame already buffered, without reading the socket.
+    pub fn buffered_frame(&mut self) -> Result<Option<(Header, BytesMut)>, FrameError> {
+        take_frame(&mut self.rbuf, self.max_packet)
+    }
+
     /// Writes everything buffered. Cancel-safe: bytes already written are
     /// consumed from the buffer, so a later flush continues the stream
     /// instead of repeating part of it.
@@ -92,8 +111,8 @@ impl Connection {
             }
             self.wbuf.advance(w);
         }
-        if self.wbuf.capacity() > 16 * WRITE_BUF {
-            self.wbuf = BytesMut::with_capacity(WRITE_BUF);
+        if self.wbuf.capacity() > WRITE_KEEP {
+            self.wbuf = BytesMut::new();
         }
         self.io.flush().await?;
         Ok(n)
