@@ -7,13 +7,15 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
+
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::connect::Accepted;
 use super::connection::{Connection, ReadError};
 use super::encode::{self, PublishOut, reason};
-use super::frame::FrameError;
+use super::frame::{FrameError, Header};
 use super::packets::{Version, WillIn};
 use super::session::{Delivery, OutState, Outgoing, Session};
 use super::stats::Stats;
@@ -122,6 +124,9 @@ impl Client {
     async fn serve(&mut self) -> End {
         let mut deadline = Instant::now() + self.keep_alive;
         loop {
+            if let Some(end) = self.ack_ready() {
+                return end;
+            }
             self.fill();
             if self.conn.pending() > 0 {
                 // A client that stopped reading (half-open TCP) must not delay
@@ -166,8 +171,7 @@ impl Client {
                 f = self.conn.read_frame() => match f {
                     Ok(Some((h, bytes))) => {
                         deadline = Instant::now() + self.keep_alive;
-                        Stats::add(&self.broker.stats.bytes_received, h.frame_len());
-                        if let Some(end) = self.handle(h, bytes) { return end; }
+                        if let Some(end) = self.handle_buffered(h, bytes) { return end; }
                     }
                     Ok(None) => return End::Closed,
                     Err(e) => {
@@ -286,6 +290,60 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// Handles `first` and every further frame already buffered, so a burst
+    /// of publishes is answered with one write instead of one per packet.
+    fn handle_buffered(&mut self, h: Header, bytes: BytesMut) -> Option<End> {
+        let (mut h, mut bytes) = (h, bytes);
+        loop {
+            Stats::add(&self.broker.stats.bytes_received, h.frame_len());
+            if let Some(end) = self.handle(h, bytes) {
+                return Some(end);
+            }
+            match self.conn.buffered_frame() {
+                Ok(Some((h2, b2))) => (h, bytes) = (h2, b2),
+                Ok(None) => return None,
+                Err(e) => {
+                    let code = match e {
+                        FrameError::TooLarge { .. } => reason::PACKET_TOO_LARGE,
+                        _ => reason::MALFORMED,
+                    };
+                    return Some(self.violation(code, e.to_string()));
+                }
+            }
+        }
+    }
+
+    /// Acknowledges, in order, every pending publish that is already durable.
+    fn ack_ready(&mut self) -> Option<End> {
+        use tokio::sync::oneshot::error::TryRecvError;
+        while let Some(front) = self.pending.front_mut() {
+            let mut result = Ok(());
+            while let Some(rx) = front.waits.last_mut() {
+                match rx.try_recv() {
+                    Ok(Ok(())) => {
+                        front.waits.pop();
+                    }
+                    Ok(Err(e)) => {
+                        result = Err(e);
+                        break;
+                    }
+                    Err(TryRecvError::Empty) => return None,
+                    Err(TryRecvError::Closed) => {
+                        result = Err(ForwardError::Closed {
+                            bridge: "queue".into(),
+                        });
+                        break;
+                    }
+                }
+            }
+            front.waits.clear();
+            if let Some(end) = self.ack_front(result) {
+                return Some(end);
+            }
+        }
+        None
     }
 
     /// Sends the acknowledgement of the oldest pending incoming publish.
