@@ -1,1 +1,231 @@
 //! Loading a TOML config file into the model, with file:line:key errors.
+//!
+//! The text is parsed twice: once into the spanned `toml::de::DeTable` (to
+//! learn the line of every key and to turn an error's byte span into a dotted
+//! key path such as `bridge[0].topic[1].direction`), once by serde into the
+//! model. [`Locations`] is shared with the UCI loader, which fills it from its
+//! own line numbers.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::model::Config;
+use super::{ConfigError, ConfigProblem};
+
+/// Key used for problems that are about the syntax, not a key.
+pub const SYNTAX_KEY: &str = "(syntax)";
+
+/// Where each key of a loaded config came from: key path → 1-based line,
+/// and, for UCI, how a key path is spelled in UCI.
+#[derive(Debug, Default, Clone)]
+pub struct Locations {
+    lines: HashMap<String, usize>,
+    /// UCI only: TOML table path → UCI section name (`edgemq.central`), longest match wins.
+    sections: Vec<(String, String)>,
+    /// TOML key path of a value → byte span, for mapping serde errors back to keys.
+    spans: Vec<(Range<usize>, String)>,
+}
+
+impl Locations {
+    /// Records that `path` is written on `line`.
+    pub fn set_line(&mut self, path: &str, line: usize) {
+        self.lines.entry(path.to_string()).or_insert(line);
+    }
+
+    /// Records that the TOML table `path` is the UCI section `name`.
+    pub fn set_section(&mut self, path: &str, name: &str) {
+        self.sections.push((path.to_string(), name.to_string()));
+    }
+
+    /// The line of `path`, or of its nearest ancestor that has one.
+    pub fn line(&self, path: &str) -> Option<usize> {
+        let mut p = path;
+        loop {
+            if let Some(l) = self.lines.get(p) {
+                return Some(*l);
+            }
+            p = parent(p)?;
+        }
+    }
+
+    /// How `path` is named to the user: itself for TOML, `config.section.option` for UCI.
+    pub fn name(&self, path: &str) -> String {
+        let best = self
+            .sections
+            .iter()
+            .filter(|(pre, _)| is_prefix(pre, path))
+            .max_by_key(|(pre, _)| pre.len());
+        match best {
+            None => path.to_string(),
+            Some((pre, sec)) => {
+                let rest = path[pre.len()..].trim_start_matches('.');
+                match super::uci::option_name(rest) {
+                    Some(opt) => format!("{sec}.{opt}"),
+                    None => sec.clone(),
+                }
+            }
+        }
+    }
+
+    /// A problem at `path`, located and named.
+    pub fn problem(&self, file: &Path, path: &str, message: impl Into<String>) -> ConfigProblem {
+        ConfigProblem {
+            file: file.to_path_buf(),
+            line: self.line(path),
+            key: self.name(path),
+            message: message.into(),
+        }
+    }
+
+    /// The deepest key path whose source span contains `offset`.
+    fn path_at(&self, offset: usize) -> Option<&str> {
+        self.spans
+            .iter()
+            .filter(|(r, _)| r.start <= offset && offset < r.end.max(r.start + 1))
+            .min_by_key(|(r, p)| (r.end - r.start, usize::MAX - p.len()))
+            .map(|(_, p)| p.as_str())
+    }
+}
+
+fn is_prefix(pre: &str, path: &str) -> bool {
+    pre.is_empty()
+        || path == pre
+        || (path.starts_with(pre) && matches!(path.as_bytes().get(pre.len()), Some(b'.' | b'[')))
+}
+
+/// `a.b[2].c` → `a.b[2]` → `a.b` → `a` → `` → None.
+pub fn parent(path: &str) -> Option<&str> {
+    if path.is_empty() {
+        return None;
+    }
+    Some(match path.rfind(['.', '[']) {
+        Some(i) => &path[..i],
+        None => "",
+    })
+}
+
+/// Parses TOML text into the model and the line map; no validation.
+pub fn parse_located(text: &str, file: &Path) -> Result<(Config, Locations), ConfigError> {
+    let table = DeTable::parse(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start));
+        ConfigError::one(file, line, SYNTAX_KEY, first_line(e.message()))
+    })?;
+    let locs = locate(&table, text);
+    let cfg = deserialize(text, file, &locs, &locs)?;
+    Ok((cfg, locs))
+}
+
+/// The line and span of every key and value of a parsed document.
+pub fn locate(table: &Spanned<DeTable<'_>>, text: &str) -> Locations {
+    let mut locs = Locations::default();
+    walk_table(table.get_ref(), "", text, &mut locs);
+    locs
+}
+
+/// Deserializes `text` with serde; errors are located with `spans` (built from
+/// `text`) and reported through `report` (the user's file's locations).
+pub fn deserialize(
+    text: &str,
+    file: &Path,
+    spans: &Locations,
+    report: &Locations,
+) -> Result<Config, ConfigError> {
+    let de = toml::de::Deserializer::parse(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start));
+        ConfigError::one(file, line, SYNTAX_KEY, first_line(e.message()))
+    })?;
+    Config::deserialize(de).map_err(|e| {
+        let mut path = e
+            .span()
+            .and_then(|s| spans.path_at(s.start))
+            .unwrap_or("")
+            .to_string();
+        if let Some(field) = missing_field(e.message()) {
+            path = join(&path, field);
+        }
+        let mut problem = report.problem(file, &path, first_line(e.message()));
+        if problem.key.is_empty() {
+            problem.key = "(top level)".into();
+        }
+        ConfigError {
+            problems: vec![problem],
+        }
+    })
+}
+
+/// serde's "missing field `x`" names the field inside the table the span points at.
+fn missing_field(msg: &str) -> Option<&str> {
+    msg.strip_prefix("missing field `")?.split('`').next()
+}
+
+fn first_line(msg: &str) -> String {
+    msg.lines().next().unwrap_or(msg).trim().to_string()
+}
+
+/// `a` + `b` → `a.b`; `` + `b` → `b`.
+pub fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// 1-based line of a byte offset.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+fn walk_table(table: &DeTable<'_>, path: &str, text: &str, locs: &mut Locations) {
+    for (k, v) in table.iter() {
+        let p = join(path, k.get_ref());
+        let key_span = k.span();
+        locs.set_line(&p, line_of(text, key_span.start));
+        locs.spans.push((key_span, p.clone()));
+        walk_value(v, &p, text, locs);
+    }
+}
+
+fn walk_value(v: &Spanned<DeValue<'_>>, path: &str, text: &str, locs: &mut Locations) {
+    let span = v.span();
+    locs.spans.push((span.clone(), path.to_string()));
+    match v.get_ref() {
+        DeValue::Table(t) => walk_table(t, path, text, locs),
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                locs.set_line(&p, line_of(text, item.span().start));
+                walk_value(item, &p, text, locs);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parents() {
+        assert_eq!(parent("bridge[0].topic[1].qos"), Some("bridge[0].topic[1]"));
+        assert_eq!(parent("bridge[0].topic[1]"), Some("bridge[0].topic"));
+        assert_eq!(parent("bridge"), Some(""));
+        assert_eq!(parent(""), None);
+    }
+
+    #[test]
+    fn serde_error_names_nested_key_and_line() {
+        let text = "[[bridge]]\nname = \"a\"\naddresses = [\"h:1\"]\n[[bridge.topic]]\npattern = \"x\"\n[[bridge.topic]]\npattern = \"y\"\ndirection = \"outt\"\n";
+        let err = parse_located(text, Path::new("f.toml")).unwrap_err();
+        let p = &err.problems[0];
+        assert_eq!(p.key, "bridge[0].topic[1].direction");
+        assert_eq!(p.line, Some(8));
+    }
+}
