@@ -1,18 +1,56 @@
 #!/usr/bin/env python3
-"""Check the LuCI view against the UCI schema (UCI.md) in both directions.
+"""Check the LuCI view against the UCI schema in both directions.
 
-Every option the view edits must exist in the schema for its section type, and every
-schema option must have a field in the view. The [limits] keys of section 'main' are
-listed in UCI.md only in a comment, so they are taken from `struct Limits` in
-src/config/model.rs (the one config model). Exit 1 with one line per mismatch.
+  check_luci.py [VIEW.js] [--binary EDGEMQ]
+
+1. Every option the view edits must exist in UCI.md for its section type, and every UCI.md
+   option must have a field in the view. The [limits] keys of section 'main' are listed in
+   UCI.md only in a comment, so they come from `struct Limits` in src/config/model.rs.
+2. The same both ways against the loader's own table (SCHEMA in src/config/uci.rs), when present.
+3. With --binary: a UCI file setting every option the view edits (sample values, referenced
+   files created in a temp dir) must pass `edgemq check` — the loader accepts what LuCI writes.
+Exit 1 with one line per problem.
 """
 import re
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 JS = ROOT / "openwrt-package/luci-app-edgemq/htdocs/luci-static/resources/view/edgemq/config.js"
 MODEL = ROOT / "src/config/model.rs"
+LOADER = ROOT / "src/config/uci.rs"
+
+# A valid value for every option the view can write ({d} = temp dir with the referenced files).
+SAMPLES = {
+    "edgemq": {"enabled": "1", "data_dir": "{d}/data", "user": "nobody", "log_level": "info",
+               "worker_threads": "1", "sys_interval": "10s", "max_connections": "64",
+               "max_packet_size": "256KiB", "connect_timeout": "10s", "max_inflight": "16",
+               "max_queued_messages": "100", "queue_full": "drop-oldest", "max_keepalive": "600",
+               "session_expiry": "1d", "max_topic_alias": "8", "receive_maximum": "32",
+               "password_file": "{d}/passwd", "acl_file": "{d}/acl"},
+    "user": {"enabled": "1", "username": "sensor1", "password": "secret",
+             "password_hash": None},  # password and password_hash exclude each other: own section
+    "listener": {"enabled": "1", "bind": "127.0.0.1:18830", "allow_anonymous": "0",
+                 "tls_cert": "{d}/server.crt", "tls_key": "{d}/server.key",
+                 "tls_client_ca": "{d}/ca.crt", "tls_identity_as_username": "1",
+                 "password_file": "{d}/passwd", "acl_file": "{d}/acl"},
+    "bridge": {"enabled": "1", "name": "central", "address": "mqtt.example.com:8883",
+               "client_id": "GW-0001", "protocol": "mqtt5", "clean_session": "0",
+               "keepalive": "60s", "username": "gw", "password": "secret",
+               "password_file": None,  # password and password_file exclude each other
+               "notifications": "1", "notification_topic": "gw/state", "try_private": "1",
+               "message_id_property": "1", "inflight": "32", "reconnect_min": "1s",
+               "reconnect_max": "60s", "failback_after": "5m", "tls": "1", "tls_ca": "{d}/ca.crt",
+               "tls_cert": "{d}/client.crt", "tls_key": "{d}/client.key",
+               "tls_server_name": "mqtt.example.com", "tls13_only": "1", "tls_alpn": "mqtt",
+               "queue_max_bytes": "16MiB", "queue_max_age": "7d", "queue_overflow": "drop-newest",
+               "queue_replay_rate": "100", "queue_durability": "outage"},
+    "topic": {"enabled": "1", "bridge": "central", "pattern": "meters/#", "direction": "both",
+              "qos": "1", "local_prefix": "site/", "remote_prefix": "gw/", "coalesce": "1"},
+}
+LIST_OPTIONS = {("bridge", "address"), ("bridge", "tls_alpn")}
 
 
 def find_uci_md():
@@ -72,23 +110,87 @@ def view_options(text):
     return view
 
 
+def loader_options(text):
+    """section type -> options, from the loader's SCHEMA table; None if there is none yet."""
+    rows = re.findall(r'\(\s*"(\w+)",\s*"(\w+)",\s*"[\w.]*",\s*Kind::\w+\s*\)', text)
+    if not rows:
+        return None
+    out = {}
+    for stype, opt in rows:
+        out.setdefault(stype, {"enabled"}).add(opt)
+    return out
+
+
+def compare(problems, reference, refname, view):
+    for stype in sorted(set(reference) | set(view)):
+        s, v = reference.get(stype, set()), view.get(stype, set())
+        if stype not in reference:
+            problems.append(f"view edits section type '{stype}' which is not in {refname}")
+        if stype not in view:
+            problems.append(f"{refname} section type '{stype}' has no LuCI section")
+        for o in sorted(v - s):
+            problems.append(f"{stype}: LuCI edits option '{o}' which is not in {refname}")
+        for o in sorted(s - v):
+            problems.append(f"{stype}: {refname} option '{o}' has no LuCI field")
+
+
+def uci_line(stype, opt, value):
+    kw = "list" if (stype, opt) in LIST_OPTIONS else "option"
+    return f"\t{kw} {opt} '{value}'"
+
+
+def loader_accepts(binary, view, problems):
+    """Write every option the view edits into one UCI file and run `edgemq check` on it."""
+    with tempfile.TemporaryDirectory() as d:
+        for f in ("passwd", "acl", "server.crt", "server.key", "ca.crt", "client.crt", "client.key"):
+            Path(d, f).write_text("")
+        Path(d, "bridge.pass").write_text("secret\n")
+        lines = []
+        for stype in ("edgemq", "user", "listener", "bridge", "topic"):
+            name = {"edgemq": " 'main'", "listener": " 'lan'", "bridge": " 'central'"}.get(stype, "")
+            lines.append(f"config {stype}{name}")
+            for opt in sorted(view.get(stype, ())):
+                sample = SAMPLES.get(stype, {}).get(opt, "")
+                if sample == "":
+                    problems.append(f"{stype}: no sample value for '{opt}' in check_luci.py")
+                elif sample is not None:
+                    lines.append(uci_line(stype, opt, sample.format(d=d)))
+            lines.append("")
+        # the options that exclude another one, each in a section of its own
+        lines += ["config user", "\toption username 'hashed'",
+                  "\toption password_hash '$7$101$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaGhhc2g='", "",
+                  "config bridge 'backup'", f"\tlist address 'backup.example.com:1883'",
+                  f"\toption password_file '{d}/bridge.pass'", "",
+                  "config topic", "\toption bridge 'backup'", "\toption pattern 'x/#'", ""]
+        conf = Path(d, "edgemq")
+        conf.write_text("\n".join(lines))
+        r = subprocess.run([binary, "check", "-c", str(conf)], capture_output=True, text=True)
+        if r.returncode != 0:
+            problems.append(f"edgemq check rejects the options LuCI writes (exit {r.returncode}):")
+            problems += ["    " + l for l in (r.stderr or r.stdout).strip().splitlines()]
+
+
 def main():
     schema = schema_options(find_uci_md().read_text())
     schema.setdefault("edgemq", {"enabled"}).update(limits_fields(MODEL.read_text()))
-    js = Path(sys.argv[1]) if len(sys.argv) > 1 else JS  # a different view, for the self-test
+    args = sys.argv[1:]
+    binary = None
+    if "--binary" in args:
+        i = args.index("--binary")
+        binary = args[i + 1]
+        del args[i:i + 2]
+    js = Path(args[0]) if args else JS  # a different view, for the self-test
     view = view_options(js.read_text())
     assert schema and view, "empty schema or view: the parsers found nothing"
     problems = []
-    for stype in sorted(set(schema) | set(view)):
-        s, v = schema.get(stype, set()), view.get(stype, set())
-        if stype not in schema:
-            problems.append(f"view edits section type '{stype}' which is not in UCI.md")
-        if stype not in view:
-            problems.append(f"UCI.md section type '{stype}' has no LuCI section")
-        for o in sorted(v - s):
-            problems.append(f"{stype}: LuCI edits option '{o}' which is not in UCI.md")
-        for o in sorted(s - v):
-            problems.append(f"{stype}: UCI.md option '{o}' has no LuCI field")
+    compare(problems, schema, "UCI.md", view)
+    loader = loader_options(LOADER.read_text()) if LOADER.exists() else None
+    if loader is not None:
+        compare(problems, loader, "the UCI loader (src/config/uci.rs)", view)
+    else:
+        print("check_luci: no loader table in src/config/uci.rs yet; UCI.md only")
+    if binary:
+        loader_accepts(binary, view, problems)
     for p in problems:
         print(p)
     n = sum(len(x) for x in schema.values())
