@@ -60,7 +60,7 @@ install -m 0755 "$ROOT/init/edgemq.procd" "$E/data/etc/init.d/edgemq"
 install -m 0755 "$OWRT/edgemq/files/edgemq.uci-defaults" "$E/data/etc/uci-defaults/90-edgemq"
 install -m 0644 "$OWRT/edgemq/files/edgemq.keep" "$E/data/lib/upgrade/keep.d/edgemq"
 install -m 0755 "$OWRT/edgemq/files/edgemq.rpcd" "$E/data/usr/libexec/rpcd/edgemq"
-control edgemq "$PARCH" "libc" "Lightweight MQTT broker with a store-and-forward bridge" \
+control edgemq "$PARCH" "libc, ca-bundle" "Lightweight MQTT broker with a store-and-forward bridge" \
 	"$(du -sb "$E/data" | cut -f1)" > "$E/control/control"
 echo /etc/config/edgemq > "$E/control/conffiles"
 # what the SDK's USERID:= and default_postinst do: create the user, run uci-defaults, enable
