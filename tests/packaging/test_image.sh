@@ -57,12 +57,17 @@ if chroot "$C" /bin/bash /tmp/customize-image.sh bookworm sunxi orangepizero no 
 else
 	not_ok "customize-image.sh: $(tail -5 "$T/customize.log" | tr '\n' ' ')"; finish
 fi
-check "edgemq installed" chroot "$C" dpkg-query -W -f='${Status}' edgemq
-check "user edgemq exists in the image" chroot "$C" getent passwd edgemq
+check "edgemq installed" sh -c "chroot '$C' dpkg-query -W -f='\${Status}' edgemq | grep -q \"install ok installed\""
+check "user edgemq exists in the image" sh -c "chroot '$C' getent passwd edgemq >/dev/null"
 check "edgemq.service enabled" test -L "$C/etc/systemd/system/multi-user.target.wants/edgemq.service"
 check "edgemq-firstboot.service enabled" test -L "$C/etc/systemd/system/multi-user.target.wants/edgemq-firstboot.service"
 check "/boot/edgemq preseeded" test -f "$C/boot/edgemq/bridge.toml"
-check "no daemon was started in the chroot" sh -c "! pgrep -f '$C/usr/bin/edgemq'"
+started_in_chroot() {
+	local p
+	for p in $(pgrep -x edgemq); do [ "$(readlink "/proc/$p/root")" = "$C" ] && return 0; done
+	return 1
+}
+if started_in_chroot; then not_ok "a daemon was started in the chroot"; else ok "no daemon was started in the chroot"; fi
 
 # first boot, run by hand in the chroot (systemd is not running there)
 echo "0123456789abcdef0123456789abcdef" > "$C/etc/machine-id"
