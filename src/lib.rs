@@ -11,12 +11,15 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+#[path = "bridge_shim.rs"]
 pub mod bridge;
 pub mod broker;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod queue;
 pub mod router;
+pub mod server;
 pub mod store;
 pub mod sys;
 pub mod tls;

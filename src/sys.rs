@@ -1,1 +1,241 @@
-//! $SYS topics and the status the `status` command reads.
+//! `$SYS/broker/...` topics as Mosquitto publishes them (retained, only when
+//! a value changed, every `sys_interval`), the session-expiry sweep, and the
+//! status socket in data_dir that `edgemq status` reads.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixListener;
+
+use crate::bridge::BridgeHandle;
+use crate::broker::stats::Stats;
+use crate::broker::{Broker, persist};
+use crate::config::Config;
+use crate::router::message::{Message, Origin, QoS, now_ms};
+
+/// File name of the status socket inside data_dir.
+pub const STATUS_SOCKET: &str = "edgemq.status.sock";
+/// Sessions are checked for expiry at least this often.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Path of the status socket for `data_dir`.
+pub fn status_socket(data_dir: &Path) -> PathBuf {
+    data_dir.join(STATUS_SOCKET)
+}
+
+/// Starts the $SYS publisher, the expiry sweep and the status socket.
+pub fn start(broker: &Arc<Broker>, bridges: &[Arc<BridgeHandle>], config: &Config) {
+    let interval = config.sys_interval.get().max(Duration::from_secs(1));
+    let (b, br) = (broker.clone(), bridges.to_vec());
+    broker.tracker.spawn(async move {
+        let mut last: HashMap<String, String> = HashMap::new();
+        let mut tick = tokio::time::interval(interval.min(SWEEP_EVERY));
+        let mut next_sys = Instant::now();
+        loop {
+            tokio::select! {
+                _ = b.shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            sweep_expired(&b);
+            if Instant::now() >= next_sys {
+                next_sys = Instant::now() + interval;
+                for (topic, value) in figures(&b, &br) {
+                    if last.get(&topic) != Some(&value) {
+                        let m = Message::new(
+                            &topic,
+                            value.clone().into_bytes(),
+                            QoS::AtMostOnce,
+                            true,
+                            Origin::Broker,
+                        );
+                        drop(b.router.publish(m));
+                        last.insert(topic, value);
+                    }
+                }
+            }
+        }
+    });
+    let path = status_socket(&config.data_dir);
+    let _ = std::fs::remove_file(&path);
+    match UnixListener::bind(&path) {
+        Ok(l) => {
+            let (b, br) = (broker.clone(), bridges.to_vec());
+            tokio::spawn(serve_status(l, b, br));
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "status socket unavailable; `edgemq status` will not work")
+        }
+    }
+}
+
+async fn serve_status(l: UnixListener, broker: Arc<Broker>, bridges: Vec<Arc<BridgeHandle>>) {
+    loop {
+        let accepted = tokio::select! {
+            _ = broker.shutdown.cancelled() => return,
+            r = l.accept() => r,
+        };
+        if let Ok((mut s, _)) = accepted {
+            let text = status_text(&broker, &bridges);
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), s.write_all(text.as_bytes())).await;
+        }
+    }
+}
+
+/// Ends persistent sessions whose client stayed away longer than their expiry.
+fn sweep_expired(broker: &Broker) {
+    for s in broker.router.sessions() {
+        let expired = {
+            let d = s.lock();
+            d.conn_gen == 0
+                && d.expiry_secs != u32::MAX
+                && d.disconnected_at
+                    .is_some_and(|t| t.elapsed() >= Duration::from_secs(u64::from(d.expiry_secs)))
+        };
+        if expired {
+            tracing::info!(client_id = %s.id, "session expired");
+            broker.router.remove_session(&s);
+            if let Some(store) = &broker.store {
+                persist::delete_session(store, &s.id);
+            }
+        }
+    }
+}
+
+fn figures(b: &Broker, bridges: &[Arc<BridgeHandle>]) -> Vec<(String, String)> {
+    let st = &b.stats;
+    let sessions = b.router.sessions().len();
+    let connected = Stats::get(&st.clients_connected);
+    let r = &b.router.stats;
+    let mut v = vec![
+        (
+            "version".to_string(),
+            format!("edgemq version {}", env!("CARGO_PKG_VERSION")),
+        ),
+        (
+            "uptime".into(),
+            format!("{} seconds", b.started.elapsed().as_secs()),
+        ),
+        ("clients/connected".into(), connected.to_string()),
+        ("clients/active".into(), connected.to_string()),
+        (
+            "clients/maximum".into(),
+            Stats::get(&st.clients_maximum).to_string(),
+        ),
+        ("clients/total".into(), sessions.max(connected).to_string()),
+        (
+            "clients/disconnected".into(),
+            sessions.saturating_sub(connected).to_string(),
+        ),
+        (
+            "messages/received".into(),
+            Stats::get(&st.msgs_received).to_string(),
+        ),
+        (
+            "messages/sent".into(),
+            Stats::get(&st.msgs_sent).to_string(),
+        ),
+        (
+            "publish/messages/received".into(),
+            Stats::get(&st.msgs_received).to_string(),
+        ),
+        (
+            "publish/messages/sent".into(),
+            Stats::get(&st.msgs_sent).to_string(),
+        ),
+        (
+            "publish/messages/dropped".into(),
+            Stats::get(&r.dropped).to_string(),
+        ),
+        (
+            "bytes/received".into(),
+            Stats::get(&st.bytes_received).to_string(),
+        ),
+        ("bytes/sent".into(), Stats::get(&st.bytes_sent).to_string()),
+        (
+            "subscriptions/count".into(),
+            b.router.subscription_count().to_string(),
+        ),
+        (
+            "retained messages/count".into(),
+            b.router.retained_count().to_string(),
+        ),
+    ];
+    for br in bridges {
+        let s = br.status();
+        let p = format!("bridge/{}", s.name);
+        v.push((format!("{p}/connected"), u8::from(s.connected).to_string()));
+        v.push((format!("{p}/queue/messages"), s.queue_messages.to_string()));
+        v.push((format!("{p}/queue/bytes"), s.queue_bytes.to_string()));
+        v.push((
+            format!("{p}/queue/oldest_age"),
+            s.oldest_age_ms.map_or(0, |a| a / 1000).to_string(),
+        ));
+        v.push((format!("{p}/sent"), s.sent.to_string()));
+        v.push((format!("{p}/acked"), s.acked.to_string()));
+        v.push((format!("{p}/dropped"), s.dropped.to_string()));
+        v.push((format!("{p}/duplicates"), s.duplicates.to_string()));
+    }
+    v.into_iter()
+        .map(|(k, val)| (format!("$SYS/broker/{k}"), val))
+        .collect()
+}
+
+fn ago(ms: u64) -> String {
+    let s = now_ms().saturating_sub(ms) / 1000;
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        7200..=172_799 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+/// The text `edgemq status` prints.
+pub fn status_text(b: &Broker, bridges: &[Arc<BridgeHandle>]) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "edgemq {} up {}s, {} clients connected, {} sessions, {} retained",
+        env!("CARGO_PKG_VERSION"),
+        b.started.elapsed().as_secs(),
+        Stats::get(&b.stats.clients_connected),
+        b.router.sessions().len(),
+        b.router.retained_count()
+    );
+    if bridges.is_empty() {
+        let _ = writeln!(t, "no bridges configured");
+    }
+    for br in bridges {
+        let s = br.status();
+        let state = if s.connected {
+            "connected"
+        } else {
+            "disconnected"
+        };
+        let to = s
+            .address
+            .as_deref()
+            .map(|a| format!(" to {a}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            t,
+            "bridge {}: {state}{to} since {} ago",
+            s.name,
+            ago(s.since_ms)
+        );
+        let oldest = s
+            .oldest_age_ms
+            .map_or("-".to_string(), |a| format!("{}s", a / 1000));
+        let _ = writeln!(
+            t,
+            "  queue: {} messages, {} bytes, oldest {oldest}; sent {}, acked {}, dropped {}, duplicates {}",
+            s.queue_messages, s.queue_bytes, s.sent, s.acked, s.dropped, s.duplicates
+        );
+    }
+    t
+}

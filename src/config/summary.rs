@@ -20,7 +20,8 @@ pub fn summary(cfg: &Config, source: &Source) -> String {
         cfg.data_dir.display(),
         cfg.log_level,
         cfg.user.as_deref().unwrap_or("(current)"),
-        cfg.worker_threads.map_or("auto".to_string(), |n| n.to_string()),
+        cfg.worker_threads
+            .map_or("auto".to_string(), |n| n.to_string()),
     );
     let _ = writeln!(s, "listeners:");
     for l in &cfg.listeners {
@@ -84,11 +85,18 @@ fn bridge_lines(s: &mut String, b: &Bridge) {
     let tls = match &b.tls {
         None => "plain tcp".to_string(),
         Some(t) => {
-            let cert = if t.cert.is_some() { ", client cert" } else { "" };
+            let cert = if t.cert.is_some() {
+                ", client cert"
+            } else {
+                ""
+            };
             format!("tls (ca {}{cert})", t.ca)
         }
     };
-    let login = match (&b.username, b.password.is_some() || b.password_file.is_some()) {
+    let login = match (
+        &b.username,
+        b.password.is_some() || b.password_file.is_some(),
+    ) {
         (Some(u), true) => format!("user {u} with password"),
         (Some(u), false) => format!("user {u}"),
         (None, _) => "no login".into(),
@@ -108,7 +116,9 @@ fn bridge_lines(s: &mut String, b: &Bridge) {
         );
     }
     let q = &b.queue;
-    let rate = q.replay_rate.map_or("no replay cap".to_string(), |r| format!("replay {r}/s"));
+    let rate = q
+        .replay_rate
+        .map_or("no replay cap".to_string(), |r| format!("replay {r}/s"));
     let _ = writeln!(
         s,
         "    queue: max {} / {}, {:?} when full, durability {:?}, {rate}",

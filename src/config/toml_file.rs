@@ -179,7 +179,11 @@ pub fn join(path: &str, key: &str) -> String {
 /// 1-based line of a byte offset.
 pub fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 fn walk_table(table: &DeTable<'_>, path: &str, text: &str, locs: &mut Locations) {

@@ -31,16 +31,51 @@ const SCHEMA: &[(&str, &str, &str, Kind)] = &[
     ("edgemq", "log_level", "log_level", Kind::Str),
     ("edgemq", "worker_threads", "worker_threads", Kind::Int),
     ("edgemq", "sys_interval", "sys_interval", Kind::Str),
-    ("edgemq", "max_connections", "limits.max_connections", Kind::Int),
-    ("edgemq", "max_packet_size", "limits.max_packet_size", Kind::Str),
-    ("edgemq", "connect_timeout", "limits.connect_timeout", Kind::Str),
+    (
+        "edgemq",
+        "max_connections",
+        "limits.max_connections",
+        Kind::Int,
+    ),
+    (
+        "edgemq",
+        "max_packet_size",
+        "limits.max_packet_size",
+        Kind::Str,
+    ),
+    (
+        "edgemq",
+        "connect_timeout",
+        "limits.connect_timeout",
+        Kind::Str,
+    ),
     ("edgemq", "max_inflight", "limits.max_inflight", Kind::Int),
-    ("edgemq", "max_queued_messages", "limits.max_queued_messages", Kind::Int),
+    (
+        "edgemq",
+        "max_queued_messages",
+        "limits.max_queued_messages",
+        Kind::Int,
+    ),
     ("edgemq", "queue_full", "limits.queue_full", Kind::Str),
     ("edgemq", "max_keepalive", "limits.max_keepalive", Kind::Int),
-    ("edgemq", "session_expiry", "limits.session_expiry", Kind::Str),
-    ("edgemq", "max_topic_alias", "limits.max_topic_alias", Kind::Int),
-    ("edgemq", "receive_maximum", "limits.receive_maximum", Kind::Int),
+    (
+        "edgemq",
+        "session_expiry",
+        "limits.session_expiry",
+        Kind::Str,
+    ),
+    (
+        "edgemq",
+        "max_topic_alias",
+        "limits.max_topic_alias",
+        Kind::Int,
+    ),
+    (
+        "edgemq",
+        "receive_maximum",
+        "limits.receive_maximum",
+        Kind::Int,
+    ),
     ("edgemq", "password_file", "auth.password_file", Kind::Str),
     ("edgemq", "acl_file", "auth.acl_file", Kind::Str),
     ("user", "username", "username", Kind::Str),
@@ -51,7 +86,12 @@ const SCHEMA: &[(&str, &str, &str, Kind)] = &[
     ("listener", "tls_cert", "tls.cert", Kind::Str),
     ("listener", "tls_key", "tls.key", Kind::Str),
     ("listener", "tls_client_ca", "tls.client_ca", Kind::Str),
-    ("listener", "tls_identity_as_username", "tls.identity_as_username", Kind::Bool),
+    (
+        "listener",
+        "tls_identity_as_username",
+        "tls.identity_as_username",
+        Kind::Bool,
+    ),
     ("listener", "password_file", "auth.password_file", Kind::Str),
     ("listener", "acl_file", "auth.acl_file", Kind::Str),
     ("bridge", "name", "name", Kind::Str),
@@ -64,9 +104,19 @@ const SCHEMA: &[(&str, &str, &str, Kind)] = &[
     ("bridge", "password", "password", Kind::Str),
     ("bridge", "password_file", "password_file", Kind::Str),
     ("bridge", "notifications", "notifications", Kind::Bool),
-    ("bridge", "notification_topic", "notification_topic", Kind::Str),
+    (
+        "bridge",
+        "notification_topic",
+        "notification_topic",
+        Kind::Str,
+    ),
     ("bridge", "try_private", "try_private", Kind::Bool),
-    ("bridge", "message_id_property", "message_id_property", Kind::Bool),
+    (
+        "bridge",
+        "message_id_property",
+        "message_id_property",
+        Kind::Bool,
+    ),
     ("bridge", "inflight", "inflight", Kind::Int),
     ("bridge", "reconnect_min", "reconnect_min", Kind::Str),
     ("bridge", "reconnect_max", "reconnect_max", Kind::Str),
@@ -81,7 +131,12 @@ const SCHEMA: &[(&str, &str, &str, Kind)] = &[
     ("bridge", "queue_max_bytes", "queue.max_bytes", Kind::Str),
     ("bridge", "queue_max_age", "queue.max_age", Kind::Str),
     ("bridge", "queue_overflow", "queue.overflow", Kind::Str),
-    ("bridge", "queue_replay_rate", "queue.replay_rate", Kind::Int),
+    (
+        "bridge",
+        "queue_replay_rate",
+        "queue.replay_rate",
+        Kind::Int,
+    ),
     ("bridge", "queue_durability", "queue.durability", Kind::Str),
     ("topic", "bridge", "", Kind::Str),
     ("topic", "pattern", "pattern", Kind::Str),
@@ -99,7 +154,10 @@ pub fn option_name(rest: &str) -> Option<&'static str> {
     if rest.is_empty() {
         return None;
     }
-    SCHEMA.iter().find(|(_, _, path, _)| *path == rest).map(|(_, opt, _, _)| *opt)
+    SCHEMA
+        .iter()
+        .find(|(_, _, path, _)| *path == rest)
+        .map(|(_, opt, _, _)| *opt)
 }
 
 /// One `option` or `list` value with its line.
@@ -122,7 +180,10 @@ struct Section {
 
 impl Section {
     fn get(&self, name: &str) -> Option<&(String, usize)> {
-        self.opts.iter().find(|o| o.name == name).and_then(|o| o.values.last())
+        self.opts
+            .iter()
+            .find(|o| o.name == name)
+            .and_then(|o| o.values.last())
     }
 }
 
@@ -137,12 +198,15 @@ pub fn parse_located(text: &str, file: &Path) -> Result<(Config, Locations), Con
     };
     b.build(&sections);
     if !b.problems.is_empty() {
-        return Err(ConfigError { problems: b.problems });
+        return Err(ConfigError {
+            problems: b.problems,
+        });
     }
     let rendered = toml::to_string(&b.root)
         .map_err(|e| ConfigError::one(file, None, SYNTAX_KEY, format!("internal: {e}")))?;
-    let table = toml::de::DeTable::parse(&rendered)
-        .map_err(|e| ConfigError::one(file, None, SYNTAX_KEY, format!("internal: {}", e.message())))?;
+    let table = toml::de::DeTable::parse(&rendered).map_err(|e| {
+        ConfigError::one(file, None, SYNTAX_KEY, format!("internal: {}", e.message()))
+    })?;
     let spans = toml_file::locate(&table, &rendered);
     let cfg = toml_file::deserialize(&rendered, file, &spans, &b.locs)?;
     Ok((cfg, b.locs))
@@ -161,7 +225,12 @@ fn lex(text: &str, file: &Path) -> Result<Vec<Section>, ConfigError> {
     let mut per_type: HashMap<String, usize> = HashMap::new();
     let mut problems = Vec::new();
     let mut bad = |line: usize, key: &str, msg: String| {
-        problems.push(ConfigProblem { file: file.to_path_buf(), line: Some(line), key: key.into(), message: msg })
+        problems.push(ConfigProblem {
+            file: file.to_path_buf(),
+            line: Some(line),
+            key: key.into(),
+            message: msg,
+        })
     };
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
@@ -184,25 +253,53 @@ fn lex(text: &str, file: &Path) -> Result<Vec<Section>, ConfigError> {
                 *idx += 1;
                 let ok = valid_name(&toks[1]) && toks.get(2).is_none_or(|n| valid_name(n));
                 if !ok {
-                    bad(line, &display, "section type and name may only use A-Z a-z 0-9 _".into());
+                    bad(
+                        line,
+                        &display,
+                        "section type and name may only use A-Z a-z 0-9 _".into(),
+                    );
                 }
-                sections.push(Section { ty: toks[1].clone(), name: toks.get(2).cloned(), line, display, opts: vec![] });
+                sections.push(Section {
+                    ty: toks[1].clone(),
+                    name: toks.get(2).cloned(),
+                    line,
+                    display,
+                    opts: vec![],
+                });
             }
             ("option" | "list", 3) => {
                 let Some(sec) = sections.last_mut() else {
-                    bad(line, &toks[1], format!("`{kw}` before any `config` section"));
+                    bad(
+                        line,
+                        &toks[1],
+                        format!("`{kw}` before any `config` section"),
+                    );
                     continue;
                 };
                 if !valid_name(&toks[1]) {
-                    bad(line, &format!("{}.{}", sec.display, toks[1]), "invalid option name".into());
+                    bad(
+                        line,
+                        &format!("{}.{}", sec.display, toks[1]),
+                        "invalid option name".into(),
+                    );
                     continue;
                 }
                 add_opt(sec, &toks[1], &toks[2], line, kw == "list");
             }
-            (k, _) => bad(line, SYNTAX_KEY, format!("cannot parse {k:?} statement: expected `config TYPE ['name']`, `option NAME 'value'` or `list NAME 'value'`")),
+            (k, _) => bad(
+                line,
+                SYNTAX_KEY,
+                format!(
+                    "cannot parse {k:?} statement: expected `config TYPE ['name']`, `option NAME 'value'` or `list NAME 'value'`"
+                ),
+            ),
         }
     }
-    if problems.is_empty() { Ok(sections) } else { Err(ConfigError { problems }) }
+    if problems.is_empty() {
+        Ok(sections)
+    } else {
+        Err(ConfigError { problems })
+    }
 }
 
 fn add_opt(sec: &mut Section, name: &str, value: &str, line: usize, is_list: bool) {
@@ -213,7 +310,11 @@ fn add_opt(sec: &mut Section, name: &str, value: &str, line: usize, is_list: boo
             o.values = vec![(value.to_string(), line)];
             o.is_list = is_list;
         }
-        None => sec.opts.push(Opt { name: name.into(), values: vec![(value.to_string(), line)], is_list }),
+        None => sec.opts.push(Opt {
+            name: name.into(),
+            values: vec![(value.to_string(), line)],
+            is_list,
+        }),
     }
 }
 
@@ -335,12 +436,20 @@ impl Builder<'_> {
 
     fn topic(&mut self, s: &Section, bridges: &HashMap<String, usize>, disabled: &[String]) {
         let Some((bname, line)) = s.get("bridge").cloned() else {
-            self.bad(s.line, &format!("{}.bridge", s.display), "a topic needs `option bridge` naming its bridge");
+            self.bad(
+                s.line,
+                &format!("{}.bridge", s.display),
+                "a topic needs `option bridge` naming its bridge",
+            );
             return;
         };
         let Some(&b) = bridges.get(&bname) else {
             if !disabled.contains(&bname) {
-                self.bad(line, &format!("{}.bridge", s.display), format!("no bridge named {bname:?}"));
+                self.bad(
+                    line,
+                    &format!("{}.bridge", s.display),
+                    format!("no bridge named {bname:?}"),
+                );
             }
             return;
         };
@@ -356,7 +465,11 @@ impl Builder<'_> {
             Some((v, line)) => match parse_bool(v) {
                 Some(b) => b,
                 None => {
-                    self.bad(*line, &format!("{}.enabled", s.display), format!("{v:?} is not a boolean (1/0, true/false, yes/no, on/off)"));
+                    self.bad(
+                        *line,
+                        &format!("{}.enabled", s.display),
+                        format!("{v:?} is not a boolean (1/0, true/false, yes/no, on/off)"),
+                    );
                     true
                 }
             },
@@ -391,11 +504,17 @@ impl Builder<'_> {
         let mut tbl = Table::new();
         let mut tls_off = false;
         for o in &s.opts {
-            let entry = SCHEMA.iter().find(|(ty, opt, _, _)| *ty == s.ty && *opt == o.name);
+            let entry = SCHEMA
+                .iter()
+                .find(|(ty, opt, _, _)| *ty == s.ty && *opt == o.name);
             let Some(&(_, _, key, kind)) = entry else {
                 if o.name != "enabled" {
                     let line = o.values[0].1;
-                    self.bad(line, &format!("{}.{}", s.display, o.name), format!("unknown option for a {} section", s.ty));
+                    self.bad(
+                        line,
+                        &format!("{}.{}", s.display, o.name),
+                        format!("unknown option for a {} section", s.ty),
+                    );
                 }
                 continue;
             };
@@ -411,16 +530,25 @@ impl Builder<'_> {
                 self.locs.set_line(&join(path, parent), o.values[0].1);
             }
             if o.is_list && kind != Kind::List {
-                self.bad(o.values[0].1, &format!("{}.{}", s.display, o.name), "is a single value: use `option`, not `list`");
+                self.bad(
+                    o.values[0].1,
+                    &format!("{}.{}", s.display, o.name),
+                    "is a single value: use `option`, not `list`",
+                );
                 continue;
             }
             if s.ty == "bridge" && key == "tls" {
                 match parse_bool(&o.values[0].0) {
                     Some(true) => {
-                        tbl.entry("tls").or_insert_with(|| Value::Table(Table::new()));
+                        tbl.entry("tls")
+                            .or_insert_with(|| Value::Table(Table::new()));
                     }
                     Some(false) => tls_off = true,
-                    None => self.bad(o.values[0].1, &format!("{}.tls", s.display), "is not a boolean (1/0, true/false, yes/no, on/off)"),
+                    None => self.bad(
+                        o.values[0].1,
+                        &format!("{}.tls", s.display),
+                        "is not a boolean (1/0, true/false, yes/no, on/off)",
+                    ),
                 }
                 continue;
             }
@@ -436,10 +564,21 @@ impl Builder<'_> {
 fn convert(o: &Opt, kind: Kind) -> Value {
     let last = o.values.last().map(|v| v.0.as_str()).unwrap_or("");
     match kind {
-        Kind::List => Value::Array(o.values.iter().map(|v| Value::String(v.0.clone())).collect()),
+        Kind::List => Value::Array(
+            o.values
+                .iter()
+                .map(|v| Value::String(v.0.clone()))
+                .collect(),
+        ),
         // Unparseable values stay strings so serde reports the type error at this option's line.
-        Kind::Bool => parse_bool(last).map(Value::Boolean).unwrap_or_else(|| Value::String(last.into())),
-        Kind::Int => last.trim().parse::<i64>().map(Value::Integer).unwrap_or_else(|_| Value::String(last.into())),
+        Kind::Bool => parse_bool(last)
+            .map(Value::Boolean)
+            .unwrap_or_else(|| Value::String(last.into())),
+        Kind::Int => last
+            .trim()
+            .parse::<i64>()
+            .map(Value::Integer)
+            .unwrap_or_else(|_| Value::String(last.into())),
         Kind::Str => Value::String(last.into()),
     }
 }
@@ -460,7 +599,9 @@ fn insert(tbl: &mut Table, key: &str, v: Value) {
             tbl.insert(key.into(), v);
         }
         Some((head, rest)) => {
-            let sub = tbl.entry(head).or_insert_with(|| Value::Table(Table::new()));
+            let sub = tbl
+                .entry(head)
+                .or_insert_with(|| Value::Table(Table::new()));
             if let Value::Table(t) = sub {
                 insert(t, rest, v);
             }

@@ -70,14 +70,21 @@ impl Validator<'_> {
         if !LOG_LEVELS.contains(&cfg.log_level.as_str()) {
             self.err(
                 "log_level",
-                format!("unknown log level {:?}: use one of {}", cfg.log_level, LOG_LEVELS.join(", ")),
+                format!(
+                    "unknown log level {:?}: use one of {}",
+                    cfg.log_level,
+                    LOG_LEVELS.join(", ")
+                ),
             );
         }
         if cfg.worker_threads == Some(0) {
             self.err("worker_threads", "must be at least 1");
         }
         if cfg.user.as_deref() == Some("") {
-            self.err("user", "must not be empty (remove the key to keep running as the current user)");
+            self.err(
+                "user",
+                "must not be empty (remove the key to keep running as the current user)",
+            );
         }
         let l = &cfg.limits;
         let size = l.max_packet_size.bytes();
@@ -91,7 +98,10 @@ impl Validator<'_> {
             self.err("limits.max_inflight", "must be at least 1");
         }
         if l.receive_maximum == 0 {
-            self.err("limits.receive_maximum", "must be at least 1 (MQTT forbids 0)");
+            self.err(
+                "limits.receive_maximum",
+                "must be at least 1 (MQTT forbids 0)",
+            );
         }
         if l.max_connections == 0 {
             self.err("limits.max_connections", "must be at least 1");
@@ -99,7 +109,10 @@ impl Validator<'_> {
     }
 
     fn auth(&mut self, auth: &Auth, at: &str) {
-        self.readable(&format!("{at}.password_file"), auth.password_file.as_deref());
+        self.readable(
+            &format!("{at}.password_file"),
+            auth.password_file.as_deref(),
+        );
         self.readable(&format!("{at}.acl_file"), auth.acl_file.as_deref());
         let mut seen = HashSet::new();
         for (i, u) in auth.users.iter().enumerate() {
@@ -107,10 +120,15 @@ impl Validator<'_> {
             if u.username.is_empty() {
                 self.err(&format!("{at}.username"), "must not be empty");
             } else if !seen.insert(u.username.as_str()) {
-                self.err(&format!("{at}.username"), format!("user {:?} is defined twice", u.username));
+                self.err(
+                    &format!("{at}.username"),
+                    format!("user {:?} is defined twice", u.username),
+                );
             }
             match (&u.password, &u.password_hash) {
-                (None, None) => self.err(&format!("{at}.password"), "set password or password_hash"),
+                (None, None) => {
+                    self.err(&format!("{at}.password"), "set password or password_hash")
+                }
                 (Some(_), Some(_)) => self.err(
                     &format!("{at}.password_hash"),
                     "set password or password_hash, not both",
@@ -130,7 +148,10 @@ impl Validator<'_> {
             if let Err(why) = check_bind(&l.bind) {
                 self.err(&format!("{at}.bind"), why);
             } else if !binds.insert(l.bind.as_str()) {
-                self.err(&format!("{at}.bind"), format!("{:?} is bound by an earlier listener", l.bind));
+                self.err(
+                    &format!("{at}.bind"),
+                    format!("{:?} is bound by an earlier listener", l.bind),
+                );
             }
             self.listener_tls(l, &at);
             if let Some(a) = &l.auth {
@@ -158,7 +179,10 @@ impl Validator<'_> {
             );
         }
         if l.unix_path().is_some() {
-            self.err(&format!("{at}.tls"), "TLS on a Unix socket listener is not supported");
+            self.err(
+                &format!("{at}.tls"),
+                "TLS on a Unix socket listener is not supported",
+            );
         }
     }
 
@@ -169,7 +193,10 @@ impl Validator<'_> {
             if let Err(why) = check_bridge_name(&b.name) {
                 self.err(&format!("{at}.name"), why);
             } else if !names.insert(b.name.as_str()) {
-                self.err(&format!("{at}.name"), format!("bridge name {:?} is used twice", b.name));
+                self.err(
+                    &format!("{at}.name"),
+                    format!("bridge name {:?} is used twice", b.name),
+                );
             }
             self.bridge(b, &at);
         }
@@ -177,7 +204,10 @@ impl Validator<'_> {
 
     fn bridge(&mut self, b: &Bridge, at: &str) {
         if b.addresses.is_empty() {
-            self.err(&format!("{at}.addresses"), "a bridge needs at least one address");
+            self.err(
+                &format!("{at}.addresses"),
+                "a bridge needs at least one address",
+            );
         }
         for (j, a) in b.addresses.iter().enumerate() {
             if let Err(why) = check_host_port(a) {
@@ -185,17 +215,26 @@ impl Validator<'_> {
             }
         }
         if b.topics.is_empty() {
-            self.err(&format!("{at}.topic"), "a bridge needs at least one topic rule");
+            self.err(
+                &format!("{at}.topic"),
+                "a bridge needs at least one topic rule",
+            );
         }
         if b.password.is_some() && b.password_file.is_some() {
-            self.err(&format!("{at}.password_file"), "set password or password_file, not both");
+            self.err(
+                &format!("{at}.password_file"),
+                "set password or password_file, not both",
+            );
         }
         self.readable(&format!("{at}.password_file"), b.password_file.as_deref());
         if b.inflight == 0 {
             self.err(&format!("{at}.inflight"), "must be at least 1");
         }
         if b.reconnect_min > b.reconnect_max {
-            self.err(&format!("{at}.reconnect_min"), "is larger than reconnect_max");
+            self.err(
+                &format!("{at}.reconnect_min"),
+                "is larger than reconnect_max",
+            );
         }
         if let Some(t) = &b.tls {
             self.bridge_tls(t, &format!("{at}.tls"));
@@ -209,12 +248,18 @@ impl Validator<'_> {
         if !matches!(t.ca.as_str(), "native" | "bundled") {
             if self.checks == Checks::NoFiles {
                 if t.ca.is_empty() {
-                    self.err(&format!("{at}.ca"), "use \"native\", \"bundled\" or a path to a PEM file");
+                    self.err(
+                        &format!("{at}.ca"),
+                        "use \"native\", \"bundled\" or a path to a PEM file",
+                    );
                 }
             } else if let Err(why) = check_readable(Path::new(&t.ca)) {
                 self.err(
                     &format!("{at}.ca"),
-                    format!("{:?} is neither \"native\", \"bundled\" nor a readable file: {why}", t.ca),
+                    format!(
+                        "{:?} is neither \"native\", \"bundled\" nor a readable file: {why}",
+                        t.ca
+                    ),
                 );
             }
         }
@@ -229,16 +274,28 @@ impl Validator<'_> {
 
     fn topic(&mut self, r: &TopicRule, at: &str) {
         if r.qos > 2 {
-            self.err(&format!("{at}.qos"), format!("qos {} is not 0, 1 or 2", r.qos));
+            self.err(
+                &format!("{at}.qos"),
+                format!("qos {} is not 0, 1 or 2", r.qos),
+            );
         }
-        for (key, prefix) in [("local_prefix", &r.local_prefix), ("remote_prefix", &r.remote_prefix)] {
+        for (key, prefix) in [
+            ("local_prefix", &r.local_prefix),
+            ("remote_prefix", &r.remote_prefix),
+        ] {
             if prefix.contains(['+', '#']) {
-                self.err(&format!("{at}.{key}"), format!("{prefix:?} contains a wildcard (+ or #)"));
+                self.err(
+                    &format!("{at}.{key}"),
+                    format!("{prefix:?} contains a wildcard (+ or #)"),
+                );
             }
         }
         let has_prefix = !r.local_prefix.is_empty() || !r.remote_prefix.is_empty();
         if r.pattern.is_empty() && !has_prefix {
-            self.err(&format!("{at}.pattern"), "empty pattern needs a local_prefix or remote_prefix");
+            self.err(
+                &format!("{at}.pattern"),
+                "empty pattern needs a local_prefix or remote_prefix",
+            );
         } else if !r.pattern.is_empty() {
             if let Err(why) = check_topic_filter(&r.pattern) {
                 self.err(&format!("{at}.pattern"), why);
@@ -259,7 +316,9 @@ pub fn check_readable(path: &Path) -> Result<(), String> {
     if !meta.is_file() {
         return Err("not a regular file".into());
     }
-    std::fs::File::open(path).map(|_| ()).map_err(|e| e.to_string())
+    std::fs::File::open(path)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// "host:port" (host a name, IPv4, or [IPv6]) or "unix:PATH".
@@ -286,17 +345,23 @@ pub fn check_host_port(s: &str) -> Result<(), String> {
     port.parse::<u16>().map_err(|_| bad())?;
     let dns_ok = !host.is_empty()
         && host.len() <= 253
-        && host
-            .split('.')
-            .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
     if dns_ok { Ok(()) } else { Err(bad()) }
 }
 
 /// Bridge names become directory names: [A-Za-z0-9_-], 1 to 64 characters.
 pub fn check_bridge_name(name: &str) -> Result<(), String> {
-    let ok_chars = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if name.is_empty() || name.len() > 64 || !ok_chars {
-        Err(format!("bridge name {name:?} must be 1-64 characters of A-Z a-z 0-9 _ -"))
+        Err(format!(
+            "bridge name {name:?} must be 1-64 characters of A-Z a-z 0-9 _ -"
+        ))
     } else {
         Ok(())
     }
@@ -336,10 +401,18 @@ mod tests {
 
     #[test]
     fn host_ports() {
-        for ok in ["h:1", "mqtt.example.com:8883", "[::1]:1883", "0.0.0.0:1883", "localhost:0"] {
+        for ok in [
+            "h:1",
+            "mqtt.example.com:8883",
+            "[::1]:1883",
+            "0.0.0.0:1883",
+            "localhost:0",
+        ] {
             assert!(check_host_port(ok).is_ok(), "{ok}");
         }
-        for bad in ["h", ":1883", "h:x", "h:70000", "a b:1", "::1:1883", "h..x:1"] {
+        for bad in [
+            "h", ":1883", "h:x", "h:70000", "a b:1", "::1:1883", "h..x:1",
+        ] {
             assert!(check_host_port(bad).is_err(), "{bad}");
         }
         assert!(check_bind("unix:/tmp/x").is_ok());

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs the whole edgemq test suite on a fresh Debian machine of the project's
+# kind (as root): installs what the tests talk to — Mosquitto, its clients,
+# openssl, Python paho-mqtt — then runs every cargo test and the packaging
+# tests. Tests that need Mosquitto fail (not skip) when CI=true and it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+for cmd in mosquitto mosquitto_pub mosquitto_sub mosquitto_passwd openssl; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
+done
+[ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "test.sh: installing mosquitto, mosquitto-clients, openssl (missing: ${missing[*]})"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
+    mosquitto mosquitto-clients openssl >/dev/null
+fi
+export PATH="$PATH:/usr/sbin"
+if ! python3 -c 'import paho.mqtt.client' 2>/dev/null; then
+  echo "test.sh: installing paho-mqtt"
+  python3 -m pip install -q paho-mqtt
+fi
+# Debian's package starts a broker on 1883 where an init system runs; ours start their own.
+(service mosquitto stop || systemctl stop mosquitto) >/dev/null 2>&1 || true
+
+cargo build --all-targets
+cargo test --all-targets --no-fail-fast
+if [ -x tests/packaging/run.sh ]; then
+  bash tests/packaging/run.sh
+fi

@@ -1,0 +1,362 @@
+//! One connected client after a successful CONNECT: the loop that reads its
+//! packets, sends its queued messages within the inflight window, answers
+//! acknowledgements once the message is durable, enforces keepalive, and on
+//! the way out publishes the will and settles the session.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::connect::Accepted;
+use super::connection::Connection;
+use super::encode::{self, PublishOut, reason};
+use super::packets::{Version, WillIn};
+use super::session::{Delivery, OutState, Outgoing, Session};
+use super::stats::Stats;
+use super::{Broker, ListenerCtx, persist, will};
+use crate::router::forward::{Durable, ForwardError};
+use crate::router::message::{QoS, now_ms};
+
+/// Deliveries moved from the queue per wakeup before the buffer is flushed.
+const FILL_BATCH: usize = 256;
+/// Flush before the write buffer grows beyond this.
+const FLUSH_AT: usize = 64 * 1024;
+/// A client that does not take our bytes for this long is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time allowed for the final DISCONNECT and close.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why the client loop ended.
+#[derive(Debug)]
+pub enum End {
+    /// DISCONNECT with reason 0: no will.
+    Normal,
+    /// MQTT 5 DISCONNECT 0x04: publish the will.
+    WithWill,
+    /// The socket closed without DISCONNECT.
+    Closed,
+    /// Keepalive expired.
+    KeepAlive,
+    /// Another connection took the session over.
+    Takeover,
+    /// The broker is shutting down.
+    Shutdown,
+    /// A protocol violation or I/O failure, with the reason.
+    Error(String),
+}
+
+/// An incoming QoS 1/2 publish waiting for its acknowledgement.
+pub(super) struct PendingAck {
+    pub pkid: u16,
+    pub qos: QoS,
+    pub reason: u8,
+    pub waits: Vec<Durable>,
+}
+
+/// A connected client.
+pub struct Client {
+    pub(super) conn: Connection,
+    pub(super) broker: Arc<Broker>,
+    pub(super) ctx: Arc<ListenerCtx>,
+    pub(super) session: Arc<Session>,
+    pub(super) version: Version,
+    pub(super) client_id: Arc<str>,
+    pub(super) username: Option<String>,
+    pub(super) generation: u64,
+    pub(super) kick: CancellationToken,
+    pub(super) keep_alive: Duration,
+    pub(super) will: Option<WillIn>,
+    pub(super) connect_expiry: u32,
+    pub(super) inflight_max: usize,
+    pub(super) client_max_packet: usize,
+    pub(super) pending: VecDeque<PendingAck>,
+    pub(super) aliases_in: HashMap<u16, String>,
+    aliases_out: HashMap<Arc<str>, u16>,
+    alias_out_max: u16,
+    batch: Vec<(u16, Delivery, bool)>,
+}
+
+/// Serves a client until it goes away; settles its session afterwards.
+pub async fn run(conn: Connection, broker: Arc<Broker>, ctx: Arc<ListenerCtx>, acc: Accepted) {
+    let c = acc.connect;
+    let mut client = Client {
+        conn,
+        broker: broker.clone(),
+        ctx,
+        session: acc.session,
+        version: c.version,
+        client_id: Arc::from(c.client_id.as_str()),
+        username: acc.username,
+        generation: acc.generation,
+        kick: acc.kick,
+        keep_alive: Duration::from_millis(u64::from(acc.keep_alive) * 1500),
+        will: c.will,
+        connect_expiry: c.session_expiry,
+        inflight_max: usize::from(broker.limits.max_inflight.min(c.receive_maximum).max(1)),
+        client_max_packet: c.max_packet_size.map_or(usize::MAX, |m| m as usize),
+        pending: VecDeque::new(),
+        aliases_in: HashMap::new(),
+        aliases_out: HashMap::new(),
+        alias_out_max: c.topic_alias_max,
+        batch: Vec::new(),
+    };
+    broker.stats.connected();
+    tracing::info!(version = ?client.version, present = acc.session_present, keepalive = acc.keep_alive, "client connected");
+    client.resend_inflight();
+    let end = client.serve().await;
+    client.finish(end).await;
+    broker.stats.disconnected();
+}
+
+impl Client {
+    async fn serve(&mut self) -> End {
+        let mut deadline = Instant::now() + self.keep_alive;
+        loop {
+            self.fill();
+            if self.conn.pending() > 0 {
+                // A client that does not read must not delay a takeover or shutdown.
+                let flushed = tokio::select! {
+                    r = tokio::time::timeout(WRITE_TIMEOUT, self.conn.flush()) => r,
+                    _ = self.kick.cancelled() => return End::Takeover,
+                    _ = self.broker.shutdown.cancelled() => return End::Shutdown,
+                };
+                match flushed {
+                    Ok(Ok(n)) => Stats::add(&self.broker.stats.bytes_sent, n),
+                    Ok(Err(e)) => return End::Error(format!("write failed: {e}")),
+                    Err(_) => return End::Error("client did not read for 30s".into()),
+                }
+            }
+            let room = self.session.lock().inflight.len() < self.inflight_max;
+            tokio::select! {
+                biased;
+                _ = self.kick.cancelled() => return End::Takeover,
+                _ = self.broker.shutdown.cancelled() => return End::Shutdown,
+                r = wait_front(&mut self.pending), if !self.pending.is_empty() => {
+                    if let Some(end) = self.ack_front(r) { return end; }
+                }
+                f = self.conn.read_frame() => match f {
+                    Ok(Some((h, bytes))) => {
+                        deadline = Instant::now() + self.keep_alive;
+                        Stats::add(&self.broker.stats.bytes_received, h.frame_len());
+                        if let Some(end) = self.handle(h, bytes) { return end; }
+                    }
+                    Ok(None) => return End::Closed,
+                    Err(e) => return self.violation(reason::MALFORMED, e.to_string()),
+                },
+                _ = tokio::time::sleep_until(deadline), if !self.keep_alive.is_zero() => return End::KeepAlive,
+                _ = self.session.wake.notified(), if room => {}
+            }
+        }
+    }
+
+    /// Moves queued deliveries into the inflight window and encodes them.
+    fn fill(&mut self) {
+        let now = now_ms();
+        let mut batch = std::mem::take(&mut self.batch);
+        let mut bytes = 0;
+        {
+            let mut s = self.session.lock();
+            while batch.len() < FILL_BATCH && bytes < FLUSH_AT {
+                let Some(d) = s.queue.pop_front() else { break };
+                if d.qos != QoS::AtMostOnce && s.inflight.len() >= self.inflight_max {
+                    s.queue.push_front(d);
+                    break;
+                }
+                if d.msg.is_expired(now) {
+                    continue;
+                }
+                bytes += d.msg.topic.len() + d.msg.payload.len();
+                let pkid = if d.qos == QoS::AtMostOnce {
+                    0
+                } else {
+                    let id = s.next_pkid();
+                    s.inflight.push_back(Outgoing {
+                        pkid: id,
+                        delivery: d.clone(),
+                        state: OutState::Published,
+                    });
+                    id
+                };
+                batch.push((pkid, d, false));
+            }
+        }
+        for (pkid, d, dup) in batch.drain(..) {
+            if self
+                .ctx
+                .auth
+                .can_receive(self.username.as_deref(), &self.client_id, &d.msg.topic)
+            {
+                self.send_publish(pkid, &d, dup, now);
+            } else if pkid != 0 {
+                self.session.lock().take_inflight(pkid);
+            }
+        }
+        self.batch = batch;
+    }
+
+    fn send_publish(&mut self, pkid: u16, d: &Delivery, dup: bool, now: u64) {
+        let alias = self.alias_for(&d.msg.topic);
+        let out = PublishOut {
+            qos: d.qos,
+            retain: d.retain,
+            dup,
+            pkid,
+            sub_ids: &d.sub_ids,
+            alias,
+        };
+        if encode::publish(
+            self.conn.out(),
+            self.version,
+            &d.msg,
+            &out,
+            now,
+            self.client_max_packet,
+        ) {
+            Stats::add(&self.broker.stats.msgs_sent, 1);
+        } else {
+            Stats::add(&self.broker.stats.oversize_dropped, 1);
+            tracing::debug!(topic = %d.msg.topic, "message larger than the client's maximum packet size; skipped");
+            if pkid != 0 {
+                self.session.lock().take_inflight(pkid);
+            }
+        }
+    }
+
+    /// Server-to-client topic alias: reuse one, or assign a new one while any are left.
+    fn alias_for(&mut self, topic: &Arc<str>) -> Option<(u16, bool)> {
+        if self.alias_out_max == 0 {
+            return None;
+        }
+        if let Some(&a) = self.aliases_out.get(topic) {
+            return Some((a, false));
+        }
+        if self.aliases_out.len() >= usize::from(self.alias_out_max) {
+            return None;
+        }
+        let a = self.aliases_out.len() as u16 + 1;
+        self.aliases_out.insert(topic.clone(), a);
+        Some((a, true))
+    }
+
+    /// A resumed session re-sends what was unacknowledged, in order, with DUP.
+    fn resend_inflight(&mut self) {
+        let now = now_ms();
+        let inflight: Vec<Outgoing> = self.session.lock().inflight.iter().cloned().collect();
+        for o in inflight {
+            match o.state {
+                OutState::Published => self.send_publish(o.pkid, &o.delivery, true, now),
+                OutState::Released => {
+                    encode::ack(self.conn.out(), self.version, encode::PUBREL, o.pkid, 0)
+                }
+            }
+        }
+    }
+
+    /// Sends the acknowledgement of the oldest pending incoming publish.
+    fn ack_front(&mut self, r: Result<(), ForwardError>) -> Option<End> {
+        let a = self.pending.pop_front()?;
+        let first = if a.qos == QoS::ExactlyOnce {
+            encode::PUBREC
+        } else {
+            encode::PUBACK
+        };
+        match r {
+            Ok(()) => encode::ack(self.conn.out(), self.version, first, a.pkid, a.reason),
+            Err(e) if self.version.is_v5() => {
+                tracing::warn!(error = %e, pkid = a.pkid, "message not stored; negative acknowledgement");
+                let code = if matches!(e, ForwardError::QueueFull { .. }) {
+                    reason::QUOTA_EXCEEDED
+                } else {
+                    reason::UNSPECIFIED
+                };
+                if a.qos == QoS::ExactlyOnce {
+                    self.session.lock().incoming_qos2.remove(&a.pkid);
+                }
+                encode::ack(self.conn.out(), self.version, first, a.pkid, code);
+            }
+            Err(e) => {
+                // MQTT 3.1.1 has no negative PUBACK: close so the client re-sends later.
+                return Some(End::Error(format!(
+                    "message not stored ({e}); closing so the client re-sends"
+                )));
+            }
+        }
+        None
+    }
+
+    /// Logs a protocol violation, tells an MQTT 5 client why, and ends the loop.
+    pub(super) fn violation(&mut self, code: u8, why: String) -> End {
+        tracing::warn!(reason = format!("{code:#04x}"), "closing connection: {why}");
+        encode::disconnect(self.conn.out(), self.version, code, Some(&why));
+        End::Error(why)
+    }
+
+    async fn finish(mut self, end: End) {
+        let code = match &end {
+            End::Takeover => Some(reason::SESSION_TAKEN_OVER),
+            End::Shutdown => Some(reason::SERVER_SHUTTING_DOWN),
+            End::KeepAlive => Some(reason::KEEP_ALIVE_TIMEOUT),
+            _ => None,
+        };
+        if let Some(code) = code {
+            encode::disconnect(self.conn.out(), self.version, code, None);
+        }
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.conn.close()).await;
+        tracing::info!(end = ?end, "client disconnected");
+        let publish_will = !matches!(end, End::Normal | End::Shutdown);
+        if let (true, Some(w)) = (publish_will, self.will.take()) {
+            let owner = will::Owner {
+                client_id: self.client_id.clone(),
+                username: self.username.clone(),
+            };
+            will::schedule(&self.broker, &self.ctx, &self.session, w, owner);
+        }
+        let (ours, expiry) = {
+            let mut s = self.session.lock();
+            let ours = s.conn_gen == self.generation;
+            if ours {
+                s.conn_gen = 0;
+                s.kick = None;
+                s.disconnected_at = Some(std::time::Instant::now());
+            }
+            (ours, s.expiry_secs)
+        };
+        if ours && expiry == 0 {
+            self.broker.router.remove_session(&self.session);
+            if let Some(store) = &self.broker.store {
+                persist::delete_session(store, &self.client_id);
+            }
+        } else if let (true, Some(store)) = (ours, &self.broker.store) {
+            persist::save_session(store, &self.session);
+        }
+    }
+}
+
+/// Waits until every durable of the oldest pending publish resolved.
+/// Cancel-safe: a resolved durable is popped before the next await.
+async fn wait_front(pending: &mut VecDeque<PendingAck>) -> Result<(), ForwardError> {
+    let Some(front) = pending.front_mut() else {
+        return std::future::pending().await;
+    };
+    while let Some(rx) = front.waits.last_mut() {
+        let r = rx.await;
+        front.waits.pop();
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                front.waits.clear();
+                return Err(e);
+            }
+            Err(_) => {
+                front.waits.clear();
+                return Err(ForwardError::Closed {
+                    bridge: "queue".into(),
+                });
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! Persistent sessions in the store: subscriptions are saved when they
+//! change; queued and inflight messages are saved at shutdown and restored
+//! at startup, so a persistent session survives a broker restart.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use super::session::{Delivery, Session};
+use crate::config::model::Overflow;
+use crate::router::Router;
+use crate::router::message::{QoS, now_ms};
+use crate::router::subscriptions::SubOptions;
+use crate::store::Store;
+
+const FORMAT: u8 = 1;
+
+fn encode(session: &Session) -> Bytes {
+    let s = session.lock();
+    let mut b = BytesMut::new();
+    b.put_u8(FORMAT);
+    b.put_u32(s.expiry_secs);
+    b.put_u64(now_ms());
+    b.put_u32(s.subscriptions.len() as u32);
+    for (filter, o) in &s.subscriptions {
+        b.put_u16(filter.len() as u16);
+        b.put_slice(filter.as_bytes());
+        b.put_u8(
+            o.qos as u8
+                | u8::from(o.no_local) << 2
+                | u8::from(o.retain_as_published) << 3
+                | (o.retain_handling & 3) << 4,
+        );
+        b.put_u32(o.id.unwrap_or(0));
+    }
+    b.freeze()
+}
+
+struct Record {
+    expiry_secs: u32,
+    saved_ms: u64,
+    subscriptions: Vec<(String, SubOptions)>,
+}
+
+fn decode(mut b: Bytes) -> Option<Record> {
+    if b.remaining() < 17 || b.get_u8() != FORMAT {
+        return None;
+    }
+    let expiry_secs = b.get_u32();
+    let saved_ms = b.get_u64();
+    let n = b.get_u32() as usize;
+    let mut subscriptions = Vec::with_capacity(n.min(1024));
+    for _ in 0..n {
+        if b.remaining() < 2 {
+            return None;
+        }
+        let len = usize::from(b.get_u16());
+        if b.remaining() < len + 5 {
+            return None;
+        }
+        let filter = String::from_utf8(b.split_to(len).to_vec()).ok()?;
+        let flags = b.get_u8();
+        let id = b.get_u32();
+        let opts = SubOptions {
+            qos: QoS::from_u8(flags & 3)?,
+            no_local: flags & 4 != 0,
+            retain_as_published: flags & 8 != 0,
+            retain_handling: (flags >> 4) & 3,
+            id: (id != 0).then_some(id),
+        };
+        subscriptions.push((filter, opts));
+    }
+    Some(Record {
+        expiry_secs,
+        saved_ms,
+        subscriptions,
+    })
+}
+
+/// Saves a persistent session's subscriptions and expiry (not its messages).
+pub fn save_session(store: &Store, session: &Session) {
+    if session.lock().expiry_secs == 0 {
+        return;
+    }
+    if let Err(e) = store.put_session(&session.id, &encode(session)) {
+        tracing::error!(client_id = %session.id, error = %e, "session not saved");
+    }
+}
+
+/// Forgets a session in the store.
+pub fn delete_session(store: &Store, client_id: &str) {
+    if let Err(e) = store.delete_session(client_id) {
+        tracing::error!(client_id, error = %e, "session not deleted from the store");
+    }
+}
+
+/// Saves every persistent session with its inflight and queued messages (shutdown).
+pub fn snapshot(store: &Store, router: &Router) -> usize {
+    let mut saved = 0;
+    for session in router.sessions() {
+        if session.lock().expiry_secs == 0 {
+            continue;
+        }
+        delete_session(store, &session.id);
+        save_session(store, &session);
+        let pending: Vec<Delivery> = {
+            let s = session.lock();
+            s.inflight
+                .iter()
+                .map(|o| o.delivery.clone())
+                .chain(s.queue.iter().cloned())
+                .collect()
+        };
+        for (seq, d) in pending.into_iter().enumerate() {
+            let mut m = (*d.msg).clone();
+            m.qos = d.qos;
+            m.retain = d.retain;
+            if let Err(e) = store.put_session_msg(&session.id, seq as u64, &m) {
+                tracing::error!(client_id = %session.id, error = %e, "queued message not saved");
+            }
+        }
+        saved += 1;
+    }
+    saved
+}
+
+/// Restores persistent sessions (offline) with their subscriptions and messages.
+pub fn restore(store: &Store, router: &Router, max_queued: usize, overflow: Overflow) -> usize {
+    let sessions = match store.sessions() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "stored sessions unreadable; starting without them");
+            return 0;
+        }
+    };
+    let mut restored = 0;
+    for (id, bytes) in sessions {
+        let Some(rec) = decode(bytes) else {
+            tracing::warn!(client_id = %id, "stored session undecodable; dropped");
+            delete_session(store, &id);
+            continue;
+        };
+        let away = Duration::from_millis(now_ms().saturating_sub(rec.saved_ms));
+        if rec.expiry_secs != u32::MAX && away.as_secs() >= u64::from(rec.expiry_secs) {
+            delete_session(store, &id);
+            continue;
+        }
+        let session = Session::new(Arc::from(id.as_str()), max_queued, overflow);
+        {
+            let mut s = session.lock();
+            s.expiry_secs = rec.expiry_secs;
+            s.disconnected_at = Instant::now().checked_sub(away).or(Some(Instant::now()));
+            s.subscriptions = rec.subscriptions.into_iter().collect();
+        }
+        for (_, m) in store.session_msgs(&id).unwrap_or_default() {
+            let d = Delivery {
+                qos: m.qos,
+                retain: m.retain,
+                msg: Arc::new(m),
+                sub_ids: Vec::new(),
+            };
+            session.lock().queue.push_back(d);
+        }
+        router.restore_subscriptions(&session);
+        router.insert_session(session);
+        restored += 1;
+    }
+    restored
+}
