@@ -18,6 +18,29 @@ FORMAT=${IPK_FORMAT:-ar}
 OWRT=$ROOT/openwrt-package
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
+
+# A stripped copy of the binary (packages ship without debug info; a debug build is 10x larger).
+# The strip tool must match the binary's architecture; without one the binary goes in as it is.
+stripped_copy() {  # stripped_copy BINARY DEST
+	local info tool
+	info=$(file -bL "$1")
+	case "$info" in
+		*x86-64*) tool=strip ;;
+		*aarch64*) tool=aarch64-linux-gnu-strip ;;
+		*ARM*) tool=arm-linux-gnueabihf-strip ;;
+		*MIPS*) tool=mipsel-linux-gnu-strip ;;
+		*) tool="" ;;
+	esac
+	case "$info" in
+		*", stripped"*) cp "$1" "$2" ;;
+		*) if [ -n "$tool" ] && command -v "$tool" >/dev/null 2>&1; then
+			"$tool" -o "$2" "$1"
+		   else
+			echo "note: no $tool, packaging $1 unstripped" >&2
+			cp "$1" "$2"
+		   fi ;;
+	esac
+}
 mkdir -p "$OUT"
 
 # pack <name> <arch> <dir with data/ and control/>: deterministic, root-owned tarballs
@@ -54,7 +77,8 @@ C
 E=$W/edgemq
 install -d "$E/control" "$E/data/usr/bin" "$E/data/etc/config" "$E/data/etc/init.d" \
 	"$E/data/etc/uci-defaults" "$E/data/lib/upgrade/keep.d" "$E/data/usr/libexec/rpcd" "$E/data/etc/edgemq"
-install -m 0755 "$BIN" "$E/data/usr/bin/edgemq"
+stripped_copy "$BIN" "$W/edgemq.bin"
+install -m 0755 "$W/edgemq.bin" "$E/data/usr/bin/edgemq"
 install -m 0600 "$OWRT/edgemq/files/edgemq.config" "$E/data/etc/config/edgemq"
 install -m 0755 "$ROOT/init/edgemq.procd" "$E/data/etc/init.d/edgemq"
 install -m 0755 "$OWRT/edgemq/files/edgemq.uci-defaults" "$E/data/etc/uci-defaults/90-edgemq"

@@ -112,7 +112,7 @@ def view_options(text):
 
 def loader_options(text):
     """section type -> options, from the loader's SCHEMA table; None if there is none yet."""
-    rows = re.findall(r'\(\s*"(\w+)",\s*"(\w+)",\s*"[\w.]*",\s*Kind::\w+\s*\)', text)
+    rows = re.findall(r'\(\s*"(\w+)",\s*"(\w+)",\s*"[\w.]*",\s*Kind::\w+,?\s*\)', text)
     if not rows:
         return None
     out = {}

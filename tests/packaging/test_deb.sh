@@ -22,7 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-DEB=$("$ROOT/scripts/build-deb.sh" "$BIN" "$T") || { not_ok "build-deb.sh"; finish; }
+DEB=$(DEB_COMPRESS=gzip "$ROOT/scripts/build-deb.sh" "$BIN" "$T") || { not_ok "build-deb.sh"; finish; }
 ok "built $(basename "$DEB")"
 check "deb: control names package edgemq" sh -c "dpkg-deb -f '$DEB' Package | grep -qx edgemq"
 contents=$(dpkg-deb -c "$DEB")
@@ -80,9 +80,9 @@ if need mosquitto_pub mosquitto_sub; then
 		ok "SysV script starts the daemon"
 		check "SysV: runs as edgemq" sh -c '[ "$(ps -o user= -p "$(cat /run/edgemq.pid)")" = edgemq ]'
 		check "SysV: round trip" mqtt_round_trip "$PORT" -u pkgtest -P pkgtest-secret
-		check "SysV: status says running" /etc/init.d/edgemq status
-		check "SysV: stop" /etc/init.d/edgemq stop
-		check "SysV: status says stopped" sh -c '! /etc/init.d/edgemq status'
+		check "SysV: status says running" sh -c "/etc/init.d/edgemq status >/dev/null"
+		check "SysV: stop" sh -c "/etc/init.d/edgemq stop >/dev/null"
+		check "SysV: status says stopped" sh -c "! /etc/init.d/edgemq status >/dev/null"
 	else
 		not_ok "SysV start: $(tail -3 "$T/sysv.log" | tr '\n' ' ')"
 	fi

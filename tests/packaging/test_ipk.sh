@@ -37,7 +37,7 @@ check "conffiles lists /etc/config/edgemq" sh -c "ar p '$IPK' control.tar.gz | t
 check "postinst creates user edgemq" sh -c "ar p '$IPK' control.tar.gz | tar xzO ./postinst | grep -q 'edgemq:x:'"
 check "init script is init/edgemq.procd" cmp -s <(ar p "$IPK" data.tar.gz | tar xzO ./etc/init.d/edgemq) "$ROOT/init/edgemq.procd"
 check "init script is executable" sh -c "ar p '$IPK' data.tar.gz | tar tvz ./etc/init.d/edgemq | grep -q '^-rwx'"
-check "binary is the one given" cmp -s <(ar p "$IPK" data.tar.gz | tar xzO ./usr/bin/edgemq) "$BIN"
+check "binary is the one given, stripped" sh -c "ar p '$IPK' data.tar.gz | tar xzO ./usr/bin/edgemq > '$T/bin' && chmod +x '$T/bin' && '$T/bin' --version | grep -q ^edgemq && file '$T/bin' | grep -q ', stripped'"
 
 ldata=$(ar p "$LUCI" data.tar.gz | tar tz)
 for f in ./www/luci-static/resources/view/edgemq/config.js ./usr/share/luci/menu.d/luci-app-edgemq.json \
