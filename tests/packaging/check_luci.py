@@ -170,6 +170,18 @@ def loader_accepts(binary, view, problems):
             problems += ["    " + l for l in (r.stderr or r.stdout).strip().splitlines()]
 
 
+def flag_defaults(text, problems):
+    """A Flag whose default is on must write '0' when unchecked (rmempty = false): an absent
+    option means the loader's default, so unchecking it would silently change nothing."""
+    body = text[text.index("render: function"):]
+    for m in re.finditer(r"form\.Flag,\s*'(\w+)'[^\n]*\n((?:\t+o\.[^\n]*\n|\t+//[^\n]*\n)*)", body):
+        props = m.group(2)
+        if "o.default = '1'" in props and "o.rmempty = false" not in props:
+            problems.append(f"Flag '{m.group(1)}' defaults to on but lacks o.rmempty = false")
+    if "enabledFlag" in body and "o.rmempty = false" not in text[:text.index("render: function")]:
+        problems.append("enabledFlag() lacks o.rmempty = false")
+
+
 def main():
     schema = schema_options(find_uci_md().read_text())
     schema.setdefault("edgemq", {"enabled"}).update(limits_fields(MODEL.read_text()))
@@ -184,6 +196,7 @@ def main():
     assert schema and view, "empty schema or view: the parsers found nothing"
     problems = []
     compare(problems, schema, "UCI.md", view)
+    flag_defaults(js.read_text(), problems)
     loader = loader_options(LOADER.read_text()) if LOADER.exists() else None
     if loader is not None:
         compare(problems, loader, "the UCI loader (src/config/uci.rs)", view)

@@ -226,9 +226,13 @@ return view.extend({
 
 		o = s.taboption('advanced', form.Flag, 'notifications', _('Notifications'));
 		o.default = '1';
+		// unchecked must be written as '0': an absent option means the default, which is on
+		o.rmempty = false;
 		o = s.taboption('advanced', form.Value, 'notification_topic', _('Notification topic'));
 		o = s.taboption('advanced', form.Flag, 'try_private', _('Announce as bridge (try_private)'));
 		o.default = '1';
+		// unchecked must be written as '0': an absent option means the default, which is on
+		o.rmempty = false;
 		o = s.taboption('advanced', form.Flag, 'message_id_property', _('Message id property (MQTT 5)'));
 		o = s.taboption('advanced', form.Value, 'inflight', _('Inflight'));
 		o.datatype = 'range(1,65535)';
