@@ -66,6 +66,7 @@ if need mosquitto_pub mosquitto_sub; then
 		check "pub/sub round trip with the packaged user" mqtt_round_trip "$PORT" -u pkgtest -P pkgtest-secret
 		check "anonymous client refused (allow_anonymous = false)" sh -c \
 			"! mosquitto_pub -h 127.0.0.1 -p $PORT -t pkgtest/anon -m x -q 1 2>/dev/null"
+		check "edgemq status reads the running daemon" sh -c "/usr/bin/edgemq status -c '$TESTCONF' | grep -q 'clients connected'"
 		check "store written under /var/lib/edgemq" sh -c '[ -n "$(ls -A /var/lib/edgemq)" ]'
 		kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID"; rc=$?; DAEMON_PID=""
 		check "SIGTERM: clean exit 0 (got $rc)" [ "$rc" -eq 0 ]
