@@ -57,7 +57,26 @@ def find_uci_md():
     for p in (ROOT / "UCI.md", ROOT / "docs/UCI.md", ROOT.parent / "UCI.md"):
         if p.exists():
             return p
-    sys.exit("check_luci: UCI.md not found (looked in the repository root, docs/, and ..)")
+    return None
+
+
+def doc_options(text):
+    """section type -> options, from the tables of docs/configuration.md (the user's reference):
+    a heading naming `config TYPE` starts a section, "options of the ... section" continues it,
+    and the second column of each table row is the UCI option."""
+    schema, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("#"):
+            m = re.search(r"config (\w+)", line)
+            if m:
+                current = schema.setdefault(m.group(1), {"enabled"})
+            elif "options of" not in line:
+                current = None
+            continue
+        m = re.match(r"\|[^|]*\|\s*`(?:list )?(\w+)`", line)
+        if current is not None and m:
+            current.add(m.group(1))
+    return schema
 
 
 def schema_options(text):
@@ -139,12 +158,34 @@ def uci_line(stype, opt, value):
     return f"\t{kw} {opt} '{value}'"
 
 
+def make_files(d, binary):
+    """The files a full config references, real enough for `edgemq check` to parse them: a CA,
+    a server and a client certificate (openssl), a password file and a hash (edgemq passwd)."""
+    for f in ("acl", "passwd"):
+        Path(d, f).write_text("")
+    Path(d, "bridge.pass").write_text("secret\n")
+    subprocess.run([binary, "passwd", f"{d}/passwd", "hashed"], input="hashed-secret\n",
+                   capture_output=True, text=True, check=True)
+    hash_ = Path(d, "passwd").read_text().strip().split(":", 1)[1]
+    Path(d, "acl").write_text("topic readwrite #\n")
+
+    def ssl(*args):
+        subprocess.run(["openssl", *args], capture_output=True, check=True, cwd=d)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=test-ca", "-days", "2",
+        "-keyout", "ca.key", "-out", "ca.crt")
+    for name in ("server", "client"):
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout",
+            f"{name}.key", "-out", f"{name}.csr")
+        ssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-out", f"{name}.crt")
+    return hash_
+
+
 def loader_accepts(binary, view, problems):
     """Write every option the view edits into one UCI file and run `edgemq check` on it."""
     with tempfile.TemporaryDirectory() as d:
-        for f in ("passwd", "acl", "server.crt", "server.key", "ca.crt", "client.crt", "client.key"):
-            Path(d, f).write_text("")
-        Path(d, "bridge.pass").write_text("secret\n")
+        hash_ = make_files(d, binary)
         lines = []
         for stype in ("edgemq", "user", "listener", "bridge", "topic"):
             name = {"edgemq": " 'main'", "listener": " 'lan'", "bridge": " 'central'"}.get(stype, "")
@@ -157,9 +198,9 @@ def loader_accepts(binary, view, problems):
                     lines.append(uci_line(stype, opt, sample.format(d=d)))
             lines.append("")
         # the options that exclude another one, each in a section of its own
-        lines += ["config user", "\toption username 'hashed'",
-                  "\toption password_hash '$7$101$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaGhhc2g='", "",
-                  "config bridge 'backup'", f"\tlist address 'backup.example.com:1883'",
+        lines += ["config user", "\toption username 'hashed2'",
+                  f"\toption password_hash '{hash_}'", "",
+                  "config bridge 'backup'", "\tlist address 'backup.example.com:1883'",
                   f"\toption password_file '{d}/bridge.pass'", "",
                   "config topic", "\toption bridge 'backup'", "\toption pattern 'x/#'", ""]
         conf = Path(d, "edgemq")
@@ -183,8 +224,10 @@ def flag_defaults(text, problems):
 
 
 def main():
-    schema = schema_options(find_uci_md().read_text())
-    schema.setdefault("edgemq", {"enabled"}).update(limits_fields(MODEL.read_text()))
+    uci_md = find_uci_md()
+    doc = ROOT / "docs/configuration.md"
+    if uci_md is None and not doc.exists():
+        sys.exit("check_luci: neither UCI.md nor docs/configuration.md found")
     args = sys.argv[1:]
     binary = None
     if "--binary" in args:
@@ -193,9 +236,18 @@ def main():
         del args[i:i + 2]
     js = Path(args[0]) if args else JS  # a different view, for the self-test
     view = view_options(js.read_text())
-    assert schema and view, "empty schema or view: the parsers found nothing"
+    assert view, "empty view: the parser found nothing"
     problems = []
-    compare(problems, schema, "UCI.md", view)
+    schema = {}
+    if uci_md is not None:
+        schema = schema_options(uci_md.read_text())
+        schema.setdefault("edgemq", {"enabled"}).update(limits_fields(MODEL.read_text()))
+        compare(problems, schema, "UCI.md", view)
+    if doc.exists():
+        documented = doc_options(doc.read_text())
+        compare(problems, documented, "docs/configuration.md", view)
+        schema = schema or documented
+    assert schema and all(schema.values()), "empty schema: the parsers found nothing"
     flag_defaults(js.read_text(), problems)
     loader = loader_options(LOADER.read_text()) if LOADER.exists() else None
     if loader is not None:

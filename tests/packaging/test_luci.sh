@@ -12,7 +12,7 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
 args=()
-if BIN=$(find_binary); then args=(--binary "$BIN"); else echo "  note: no edgemq binary, not running edgemq check"; fi
+if BIN=$(find_binary) && need openssl; then args=(--binary "$BIN"); else echo "  note: not running edgemq check on what LuCI writes (no binary or no openssl)"; fi
 if python3 "$ROOT/tests/packaging/check_luci.py" "${args[@]}" > "$T/out" 2>&1; then
 	ok "view <-> UCI schema <-> loader, and edgemq check accepts every field ($(tail -1 "$T/out"))"
 else
