@@ -24,7 +24,7 @@ chmod +x "$T/edgemq"
 sed -e "s|^PROG=.*|PROG=$T/edgemq|" -e "s|^CONFIG=.*|CONFIG=$UCI_CONFIG_DIR/edgemq|" \
     -e "s|^STATE=.*|STATE=$T/config.md5|" "$ROOT/init/edgemq.procd" > "$T/edgemq.init"
 CONF=$UCI_CONFIG_DIR/edgemq
-sed "s|/var/lib/edgemq|$T/data|" "$ROOT/openwrt-package/edgemq/files/edgemq.config" > "$CONF"
+sed "s|/etc/edgemq/data|$T/data|" "$ROOT/openwrt-package/edgemq/files/edgemq.config" > "$CONF"
 
 run() { : > "$PROCD_LOG"; sh "$STUBS/rc.common" "$T/edgemq.init" "$@"; }
 has() { grep -qxF -- "$1" "$PROCD_LOG"; }

@@ -74,8 +74,8 @@ return view.extend({
 		o.default = '1';
 		o.rmempty = false;
 		o = s.taboption('general', form.Value, 'data_dir', _('Data directory'),
-			_('Bridge queues, retained messages and sessions. Use USB storage to spare the internal flash.'));
-		o.placeholder = '/var/lib/edgemq';
+			_('Bridge queues, retained messages and sessions. Must be persistent (/var is RAM); use USB storage to spare the internal flash.'));
+		o.placeholder = '/etc/edgemq/data';
 		o = s.taboption('general', form.Value, 'user', _('Run as user'),
 			_('Root privileges are dropped to this user after binding the ports.'));
 		o.placeholder = 'edgemq';
