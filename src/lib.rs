@@ -11,7 +11,6 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
-#[path = "bridge_shim.rs"]
 pub mod bridge;
 pub mod broker;
 pub mod cli;

@@ -36,7 +36,8 @@ fn parse(mut p: lexopt::Parser) -> Result<Command, lexopt::Error> {
                 ExitCode::SUCCESS
             }));
         }
-        Some(Long("help")) | Some(Short('h')) | None => {
+        None => return Err("no command given".into()),
+        Some(Long("help")) | Some(Short('h')) => {
             return Ok(Box::new(|| {
                 println!("{USAGE}");
                 ExitCode::SUCCESS

@@ -59,11 +59,54 @@ fn open_store(data_dir: &Path) -> Option<Store> {
     }
 }
 
+/// Bound listeners with their password, ACL and certificate files loaded.
+/// `edgemq run` builds this as root, before dropping privileges, so files
+/// only root may read (a Let's Encrypt privkey.pem) work; SIGHUP re-reads
+/// them later as the unprivileged user.
+pub struct Prepared {
+    listeners: Vec<(Bound, Arc<ListenerCtx>)>,
+}
+
+/// Loads every listener's auth and TLS files for listeners bound by [`bind_all`].
+pub fn prepare(config: &Config, bound: Vec<Bound>) -> anyhow::Result<Prepared> {
+    crate::tls::install_crypto_provider();
+    let mut listeners = Vec::with_capacity(bound.len());
+    for (l, b) in config.listeners.iter().zip(bound) {
+        let auth_cfg = l.auth.as_ref().unwrap_or(&config.auth);
+        let auth = Arc::new(Auth::load(auth_cfg).with_context(|| format!("listener {}", l.bind))?);
+        let tls = match &l.tls {
+            Some(t) => Some(Arc::new(
+                ServerTls::load(t).with_context(|| format!("listener {} TLS", l.bind))?,
+            )),
+            None => None,
+        };
+        let ctx = Arc::new(ListenerCtx {
+            bind: l.bind.clone(),
+            anonymous: l.anonymous_allowed(),
+            auth,
+            tls,
+            identity_as_username: l.tls.as_ref().is_some_and(|t| t.identity_as_username),
+        });
+        listeners.push((b, ctx));
+    }
+    Ok(Prepared { listeners })
+}
+
 impl Server {
     /// Starts everything on listeners bound by [`bind_all`].
     pub async fn start(
         config: Config,
         bound: Vec<Bound>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Server> {
+        let prepared = prepare(&config, bound)?;
+        Server::start_prepared(config, prepared, shutdown).await
+    }
+
+    /// Starts everything on listeners from [`prepare`].
+    pub async fn start_prepared(
+        config: Config,
+        prepared: Prepared,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Server> {
         crate::tls::install_crypto_provider();
@@ -85,7 +128,7 @@ impl Server {
         }
         let broker = Broker::new(router.clone(), limits, store, shutdown.clone());
         let bridges = start_bridges(&config, &broker)?;
-        let listeners = start_listeners(&config, bound, &broker)?;
+        let listeners = start_listeners(&config, prepared, &broker);
         sys::start(&broker, &bridges, &config);
         let addresses = listeners.iter().map(|(_, a)| a.clone()).collect();
         let listeners = listeners.into_iter().map(|(c, _)| c).collect();
@@ -100,22 +143,39 @@ impl Server {
 
     /// Re-reads password files, ACL files and certificates; keeps the old ones on error.
     pub fn reload(&self) {
+        // `{:#}` so the log carries the whole cause chain (file, line, reason),
+        // not only the outermost context.
+        let mut failed = 0usize;
         for ctx in &self.listeners {
             if let Err(e) = ctx.auth.reload() {
-                tracing::error!(listener = %ctx.bind, error = %e, "auth reload failed; keeping the previous files");
+                failed += 1;
+                tracing::error!(listener = %ctx.bind, error = format!("{e:#}"), "auth reload failed; keeping the previous files");
             }
             if let Some(tls) = &ctx.tls {
                 if let Err(e) = tls.reload() {
+                    failed += 1;
                     tracing::error!(listener = %ctx.bind, error = %e, "TLS reload failed; keeping the previous certificate");
                 }
             }
         }
         for b in &self.bridges {
             if let Err(e) = b.reload_tls() {
-                tracing::error!(bridge = b.name(), error = %e, "bridge TLS reload failed; keeping the previous files");
+                failed += 1;
+                tracing::error!(
+                    bridge = b.name(),
+                    error = format!("{e:#}"),
+                    "bridge TLS reload failed; keeping the previous files"
+                );
             }
         }
-        tracing::info!("reloaded passwords, ACLs and certificates");
+        if failed == 0 {
+            tracing::info!("reloaded passwords, ACLs and certificates");
+        } else {
+            tracing::warn!(
+                failed,
+                "reload incomplete; what failed keeps its previous version"
+            );
+        }
     }
 
     /// Waits for shutdown, then drains connections and bridges and flushes the store.
@@ -172,27 +232,12 @@ fn start_bridges(
 
 fn start_listeners(
     config: &Config,
-    bound: Vec<Bound>,
+    prepared: Prepared,
     broker: &Arc<Broker>,
-) -> anyhow::Result<Vec<(Arc<ListenerCtx>, String)>> {
+) -> Vec<(Arc<ListenerCtx>, String)> {
     let permits = Arc::new(Semaphore::new(config.limits.max_connections));
     let mut out = Vec::new();
-    for (l, b) in config.listeners.iter().zip(bound) {
-        let auth_cfg = l.auth.as_ref().unwrap_or(&config.auth);
-        let auth = Arc::new(Auth::load(auth_cfg).with_context(|| format!("listener {}", l.bind))?);
-        let tls = match &l.tls {
-            Some(t) => Some(Arc::new(
-                ServerTls::load(t).with_context(|| format!("listener {} TLS", l.bind))?,
-            )),
-            None => None,
-        };
-        let ctx = Arc::new(ListenerCtx {
-            bind: l.bind.clone(),
-            anonymous: l.anonymous_allowed(),
-            auth,
-            tls,
-            identity_as_username: l.tls.as_ref().is_some_and(|t| t.identity_as_username),
-        });
+    for (b, ctx) in prepared.listeners {
         let addr = b.local_addr();
         tracing::info!(listener = %addr, tls = ctx.tls.is_some(), anonymous = ctx.anonymous, "listening");
         tokio::spawn(listener::run(
@@ -203,5 +248,5 @@ fn start_listeners(
         ));
         out.push((ctx, addr));
     }
-    Ok(out)
+    out
 }

@@ -28,6 +28,12 @@ pub const CACHE_CAPACITY: u64 = 3 * 1024 * 1024;
 /// How many `store.broken-<ts>[-n]` names to try when setting a store aside.
 const MAX_ASIDE_ATTEMPTS: u32 = 100;
 
+/// A record written (and fsynced) when the store is created, in sled's default tree.
+/// sled 0.34 opens some garbage files as an empty database instead of failing; an
+/// existing store without this record is such a case and is set aside like a failed open.
+const MARKER_KEY: &[u8] = b"edgemq.store";
+const MARKER_VALUE: &[u8] = b"1";
+
 const TREE_RETAINED: &str = "retained";
 const TREE_SESSIONS: &str = "sessions";
 const TREE_SESSION_MSGS: &str = "session_msgs";
@@ -116,7 +122,14 @@ impl Store {
                 })?
             }
         };
-        Self::from_db(db, dir)
+        let store = Self::from_db(db, dir)?;
+        if store.inner.db.get(MARKER_KEY)?.is_none() {
+            store.inner.db.insert(MARKER_KEY, MARKER_VALUE)?;
+            store.flush()?;
+            // The new directory's entry must survive a power cut too.
+            sync_path(data_dir)?;
+        }
+        Ok(store)
     }
 
     fn from_db(db: sled::Db, dir: PathBuf) -> Result<Store, StoreError> {
@@ -300,11 +313,26 @@ fn decode_logged(key: &[u8], value: &[u8], tree: &str) -> Option<Message> {
     }
 }
 
+/// Opens sled and checks the marker record; `Ok(None)` when sled lost every record.
+fn open_checked(dir: &Path) -> sled::Result<Option<sled::Db>> {
+    let existed = dir.join("db").metadata().is_ok_and(|m| m.len() > 0);
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(CACHE_CAPACITY)
+        .open()?;
+    if existed && db.get(MARKER_KEY)?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(db))
+}
+
 fn try_open(dir: &Path) -> Result<sled::Db, OpenFailure> {
-    let config = sled::Config::new().path(dir).cache_capacity(CACHE_CAPACITY);
     // sled panics on some corrupt files instead of returning an error.
-    match catch_unwind(AssertUnwindSafe(|| config.open())) {
-        Ok(Ok(db)) => Ok(db),
+    match catch_unwind(AssertUnwindSafe(|| open_checked(dir))) {
+        Ok(Ok(Some(db))) => Ok(db),
+        Ok(Ok(None)) => Err(OpenFailure::Broken(
+            "sled opened it but its marker record is gone: the contents were lost".into(),
+        )),
         Ok(Err(e)) if is_environment(&e) => Err(OpenFailure::Environment(e)),
         Ok(Err(e)) => Err(OpenFailure::Broken(e.to_string())),
         Err(panic) => {

@@ -212,22 +212,21 @@ pub fn status_text(b: &Broker, bridges: &[Arc<BridgeHandle>]) -> String {
     }
     for br in bridges {
         let s = br.status();
+        let addr = s.address.as_deref().unwrap_or("-");
         let state = if s.connected {
-            "connected"
+            format!("connected to {addr}")
         } else {
-            "disconnected"
+            format!("disconnected (last address {addr})")
         };
-        let to = s
-            .address
-            .as_deref()
-            .map(|a| format!(" to {a}"))
-            .unwrap_or_default();
         let _ = writeln!(
             t,
-            "bridge {}: {state}{to} since {} ago",
+            "bridge {}: {state} since {} ago",
             s.name,
             ago(s.since_ms)
         );
+        if let (false, Some(e)) = (s.connected, &s.last_error) {
+            let _ = writeln!(t, "  last error: {e}");
+        }
         let oldest = s
             .oldest_age_ms
             .map_or("-".to_string(), |a| format!("{}s", a / 1000));

@@ -289,6 +289,10 @@ pub fn describe_io_error(err: &io::Error) -> String {
         .and_then(|e| e.downcast_ref::<rustls::Error>())
     {
         Some(tls) => describe_tls_error(tls),
+        // rustls' own text for this points at its manual; say what happened.
+        None if err.kind() == io::ErrorKind::UnexpectedEof => {
+            "connection closed by the peer (without TLS close_notify)".into()
+        }
         None => err.to_string(),
     }
 }
@@ -547,5 +551,7 @@ mod tests {
         assert!(describe_tls_error(&expired).contains("expired certificate"));
         let io = io::Error::new(io::ErrorKind::InvalidData, expired);
         assert!(describe_io_error(&io).contains("expired certificate"));
+        let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed");
+        assert!(describe_io_error(&eof).contains("closed by the peer"));
     }
 }

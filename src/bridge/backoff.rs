@@ -44,7 +44,7 @@ impl Backoff {
         } else {
             self.random() % (jitter_ms + 1)
         };
-        (half + Duration::from_millis(extra)).max(self.min.min(step))
+        (half + Duration::from_millis(extra)).max(self.min)
     }
 
     /// Back to reconnect_min (after a healthy session).
@@ -142,8 +142,12 @@ mod tests {
 
     #[test]
     fn jitter_spreads() {
-        let mut b = Backoff::new(Duration::from_secs(8), Duration::from_secs(8));
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(8));
+        for _ in 0..8 {
+            b.next_delay();
+        }
         let delays: std::collections::HashSet<_> = (0..20).map(|_| b.next_delay()).collect();
+        assert!(delays.iter().all(|d| *d >= Duration::from_secs(4)));
         assert!(delays.len() > 5, "{delays:?}");
     }
 
@@ -157,8 +161,9 @@ mod tests {
         assert!(f.on_backup());
         assert!(!f.failed());
         assert!(!f.failed());
-        assert_eq!(f.current(), Some("b"));
+        assert_eq!(f.current(), Some("a"));
         assert!(f.failed(), "all three failed in this round");
+        assert_eq!(f.current(), Some("b"));
         f.to_first();
         assert_eq!(f.current(), Some("a"));
         assert!(!f.on_backup());

@@ -158,7 +158,7 @@ fn finish(
 }
 
 /// UCI if the path is under /etc/config/ or the first meaningful line is a
-/// `config`/`package` statement.
+/// UCI statement (`config`, `package`, `option`, `list`).
 pub fn is_uci(text: &str, path: &Path) -> bool {
     if path.starts_with("/etc/config") {
         return true;
@@ -166,5 +166,6 @@ pub fn is_uci(text: &str, path: &Path) -> bool {
     text.lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
-        .is_some_and(|l| l.starts_with("config ") || l.starts_with("package "))
+        .and_then(|l| l.split_whitespace().next())
+        .is_some_and(|w| matches!(w, "config" | "package" | "option" | "list"))
 }

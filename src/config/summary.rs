@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::Source;
-use super::model::{Auth, Bridge, Config, Listener};
+use super::model::{Auth, Bridge, Config, Direction, Durability, Listener, Overflow, Protocol};
 
 /// A human summary of `cfg`; passwords are never included, only whether one is set.
 pub fn summary(cfg: &Config, source: &Source) -> String {
@@ -102,13 +102,21 @@ fn bridge_lines(s: &mut String, b: &Bridge) {
         (None, _) => "no login".into(),
     };
     let _ = writeln!(s, "  {} -> {}", b.name, b.addresses.join(", "));
-    let _ = writeln!(s, "    {:?}, {tls}, {login}", b.protocol);
+    let proto = match b.protocol {
+        Protocol::Mqtt311 => "mqtt311",
+        Protocol::Mqtt5 => "mqtt5",
+    };
+    let _ = writeln!(s, "    {proto}, {tls}, {login}");
     for t in &b.topics {
         let _ = writeln!(
             s,
-            "    topic {:?} {:?} qos {} local {:?} remote {:?}{}",
+            "    topic {:?} {} qos {} local {:?} remote {:?}{}",
             t.pattern,
-            t.direction,
+            match t.direction {
+                Direction::Out => "out",
+                Direction::In => "in",
+                Direction::Both => "both",
+            },
             t.qos,
             t.local_prefix,
             t.remote_prefix,
@@ -121,7 +129,20 @@ fn bridge_lines(s: &mut String, b: &Bridge) {
         .map_or("no replay cap".to_string(), |r| format!("replay {r}/s"));
     let _ = writeln!(
         s,
-        "    queue: max {} / {}, {:?} when full, durability {:?}, {rate}",
-        q.max_bytes, q.max_age, q.overflow, q.durability
+        "    queue: max {} / {}, {} when full, durability {}, {rate}",
+        q.max_bytes,
+        q.max_age,
+        overflow(q.overflow),
+        match q.durability {
+            Durability::Always => "always",
+            Durability::Outage => "outage",
+        },
     );
+}
+
+fn overflow(o: Overflow) -> &'static str {
+    match o {
+        Overflow::DropOldest => "drop-oldest",
+        Overflow::DropNewest => "drop-newest",
+    }
 }

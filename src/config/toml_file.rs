@@ -42,6 +42,11 @@ impl Locations {
         self.sections.push((path.to_string(), name.to_string()));
     }
 
+    /// Whether these locations are in a UCI file.
+    pub fn is_uci(&self) -> bool {
+        !self.sections.is_empty()
+    }
+
     /// The line of `path`, or of its nearest ancestor that has one.
     pub fn line(&self, path: &str) -> Option<usize> {
         let mut p = path;
@@ -123,7 +128,8 @@ pub fn parse_located(text: &str, file: &Path) -> Result<(Config, Locations), Con
 /// The line and span of every key and value of a parsed document.
 pub fn locate(table: &Spanned<DeTable<'_>>, text: &str) -> Locations {
     let mut locs = Locations::default();
-    walk_table(table.get_ref(), "", text, &mut locs);
+    let starts = LineStarts::new(text);
+    walk_table(table.get_ref(), "", &starts, &mut locs);
     locs
 }
 
@@ -145,10 +151,17 @@ pub fn deserialize(
             .and_then(|s| spans.path_at(s.start))
             .unwrap_or("")
             .to_string();
+        let mut message = plain_words(&first_line(e.message()));
+        if path.ends_with("password") || path.ends_with("password_hash") {
+            // serde quotes the offending value; for a secret that would print it.
+            message = "must be a string (value not shown: it is a secret)".into();
+        }
         if let Some(field) = missing_field(e.message()) {
             path = join(&path, field);
+            let what = if report.is_uci() { "option" } else { "key" };
+            message = format!("required {what} `{}` is missing", leaf(&report.name(&path)));
         }
-        let mut problem = report.problem(file, &path, first_line(e.message()));
+        let mut problem = report.problem(file, &path, message);
         if problem.key.is_empty() {
             problem.key = "(top level)".into();
         }
@@ -161,6 +174,26 @@ pub fn deserialize(
 /// serde's "missing field `x`" names the field inside the table the span points at.
 fn missing_field(msg: &str) -> Option<&str> {
     msg.strip_prefix("missing field `")?.split('`').next()
+}
+
+/// serde speaks Rust ("expected u16"); the user wants the range.
+fn plain_words(msg: &str) -> String {
+    const TYPES: [(&str, &str); 5] = [
+        ("expected u8", "expected a whole number 0..=255"),
+        ("expected u16", "expected a whole number 0..=65535"),
+        ("expected u32", "expected a whole number 0..=4294967295"),
+        ("expected usize", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+    ];
+    TYPES
+        .iter()
+        .find(|(rust, _)| msg.ends_with(rust))
+        .map_or_else(|| msg.to_string(), |(rust, plain)| msg.replace(rust, plain))
+}
+
+/// The last component of a displayed key: `edgemq.lan.tls_key` → `tls_key`.
+fn leaf(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or(name)
 }
 
 fn first_line(msg: &str) -> String {
@@ -186,17 +219,30 @@ pub fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-fn walk_table(table: &DeTable<'_>, path: &str, text: &str, locs: &mut Locations) {
+/// Byte offsets where lines begin, so each key's line is a binary search.
+struct LineStarts(Vec<usize>);
+
+impl LineStarts {
+    fn new(text: &str) -> Self {
+        let nl = text.bytes().enumerate().filter(|(_, b)| *b == b'\n');
+        LineStarts(std::iter::once(0).chain(nl.map(|(i, _)| i + 1)).collect())
+    }
+    fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|s| *s <= offset)
+    }
+}
+
+fn walk_table(table: &DeTable<'_>, path: &str, text: &LineStarts, locs: &mut Locations) {
     for (k, v) in table.iter() {
         let p = join(path, k.get_ref());
         let key_span = k.span();
-        locs.set_line(&p, line_of(text, key_span.start));
+        locs.set_line(&p, text.line(key_span.start));
         locs.spans.push((key_span, p.clone()));
         walk_value(v, &p, text, locs);
     }
 }
 
-fn walk_value(v: &Spanned<DeValue<'_>>, path: &str, text: &str, locs: &mut Locations) {
+fn walk_value(v: &Spanned<DeValue<'_>>, path: &str, text: &LineStarts, locs: &mut Locations) {
     let span = v.span();
     locs.spans.push((span.clone(), path.to_string()));
     match v.get_ref() {
@@ -204,7 +250,7 @@ fn walk_value(v: &Spanned<DeValue<'_>>, path: &str, text: &str, locs: &mut Locat
         DeValue::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 let p = format!("{path}[{i}]");
-                locs.set_line(&p, line_of(text, item.span().start));
+                locs.set_line(&p, text.line(item.span().start));
                 walk_value(item, &p, text, locs);
             }
         }

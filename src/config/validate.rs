@@ -145,8 +145,9 @@ impl Validator<'_> {
         let mut binds = HashSet::new();
         for (i, l) in cfg.listeners.iter().enumerate() {
             let at = format!("listener[{i}]");
-            if let Err(why) = check_bind(&l.bind) {
-                self.err(&format!("{at}.bind"), why);
+            let bind_ok = check_bind(&l.bind);
+            if let Err(why) = &bind_ok {
+                self.err(&format!("{at}.bind"), why.clone());
             } else if !binds.insert(l.bind.as_str()) {
                 self.err(
                     &format!("{at}.bind"),
@@ -157,7 +158,8 @@ impl Validator<'_> {
             if let Some(a) = &l.auth {
                 self.auth(a, &format!("{at}.auth"));
             }
-            if !l.anonymous_allowed() && !can_authenticate(l, &cfg.auth) {
+            // With a broken bind, whether it is loopback (and so anonymous by default) is unknown.
+            if bind_ok.is_ok() && !l.anonymous_allowed() && !can_authenticate(l, &cfg.auth) {
                 self.err(
                     &format!("{at}.allow_anonymous"),
                     "anonymous clients are refused but no client can authenticate: set a password_file, \
@@ -227,6 +229,18 @@ impl Validator<'_> {
             );
         }
         self.readable(&format!("{at}.password_file"), b.password_file.as_deref());
+        if b.client_id.as_deref() == Some("") {
+            self.err(
+                &format!("{at}.client_id"),
+                "must not be empty (remove it for the default)",
+            );
+        }
+        if let Some(t) = &b.notification_topic {
+            if t.is_empty() || t.contains(['+', '#', '\0']) {
+                let msg = format!("{t:?} is not a topic name (empty, or has + or #)");
+                self.err(&format!("{at}.notification_topic"), msg);
+            }
+        }
         if b.inflight == 0 {
             self.err(&format!("{at}.inflight"), "must be at least 1");
         }

@@ -1,8 +1,8 @@
-//! The queue log on disk: recovery on open (scan every segment, truncate a torn or corrupt
-//! tail), the writer thread (group commit: every pending frame in one write and one fdatasync),
-//! cursor persistence, and deletion of segments whose records are all done.
+//! The queue log's writer thread: group commit (every pending frame in one write and one
+//! fdatasync, split only at segment boundaries), segment rotation, cursor persistence, deletion
+//! of segments whose records are all done, and reads of records back from segments.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -13,12 +13,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::cursor::CursorFile;
-use super::policy::{Entry, Index, Place, State};
 use super::segment::{self, ReadError};
-use super::{Inner, Pending, QueueError, QueueOptions, Shared, now_ms};
+use super::{Inner, Pending, PendingItem, QueueError, Shared, now_ms};
+use crate::config::model::Durability;
 
-/// Name of the cursor file inside the queue directory.
-pub const CURSOR_FILE: &str = "cursor";
+/// The file is extended in zero-filled steps of this size: an fdatasync that does not change
+/// the file's length needs no journal commit, which at one record per flush cuts the bytes
+/// reaching flash by about three quarters.
+const ZERO_CHUNK: u64 = 64 << 10;
+/// Only batches up to this size extend the file with zeros: a large batch pays its journal
+/// commit over many records, and padding it would write more than it saves.
+const PAD_BATCHES_UP_TO: u64 = 16 << 10;
 /// How often the writer wakes without work: age sweep, cursor, segment deletion.
 const TICK: Duration = Duration::from_millis(500);
 /// The cursor is stored at most this often (and at close, and before deleting segments).
@@ -27,97 +32,11 @@ const CURSOR_INTERVAL: Duration = Duration::from_secs(1);
 /// so the directory shrinks back after an outage.
 const DRAINED_ROTATE_DIVISOR: u64 = 4;
 
-/// What open found on disk.
-pub(super) struct Recovered {
-    pub index: Index,
-    pub segments: BTreeMap<u64, u64>,
-    pub cursor: CursorFile,
-}
-
 /// Fsyncs a directory so created or deleted entries survive a power cut.
 pub fn sync_dir(dir: &Path) -> Result<(), QueueError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| QueueError::io(dir, e))
-}
-
-fn list_segments(dir: &Path) -> Result<Vec<u64>, QueueError> {
-    let mut firsts = Vec::new();
-    for ent in fs::read_dir(dir).map_err(|e| QueueError::io(dir, e))? {
-        let ent = ent.map_err(|e| QueueError::io(dir, e))?;
-        if let Some(first) = ent.file_name().to_str().and_then(segment::parse_file_name) {
-            firsts.push(first);
-        }
-    }
-    firsts.sort_unstable();
-    Ok(firsts)
-}
-
-/// Scans every segment in `dir`, truncating torn tails, and indexes records at or after the
-/// stored cursor.
-pub(super) fn recover(dir: &Path, opts: &QueueOptions) -> Result<Recovered, QueueError> {
-    fs::create_dir_all(dir).map_err(|e| QueueError::io(dir, e))?;
-    let cursor_path = dir.join(CURSOR_FILE);
-    let cursor = CursorFile::open(&cursor_path).map_err(|e| QueueError::io(&cursor_path, e))?;
-    let max_age_ms = opts.max_age.as_millis().min(u128::from(u64::MAX)) as u64;
-    let mut index = Index::new(cursor.value(), opts.max_bytes, max_age_ms, opts.overflow);
-    let mut segments = BTreeMap::new();
-    let mut dir_changed = false;
-    let mut last_seq: Option<u64> = None;
-    for first in list_segments(dir)? {
-        let path = dir.join(segment::file_name(first));
-        let end = segment::scan(&path, |r| {
-            if r.seq < first || last_seq.is_some_and(|l| r.seq <= l) {
-                return false;
-            }
-            last_seq = Some(r.seq);
-            if r.seq >= cursor.value() {
-                index.push_recovered(Entry {
-                    seq: r.seq,
-                    enqueued_ms: r.enqueued_ms,
-                    key: r.key.map(Arc::from),
-                    len: r.frame_len,
-                    place: Place::Disk {
-                        seg: first,
-                        offset: r.offset,
-                    },
-                    state: State::Unsent,
-                    data: None,
-                });
-            }
-            true
-        })
-        .map_err(|e| QueueError::io(&path, e))?;
-        if let Some(problem) = end.problem {
-            tracing::warn!(file = %path.display(), offset = end.valid_len, file_len = end.file_len,
-                problem, "bridge queue: truncating a torn or corrupt segment tail");
-            truncate(&path, end.valid_len)?;
-        }
-        if end.valid_len == 0 {
-            fs::remove_file(&path).map_err(|e| QueueError::io(&path, e))?;
-            dir_changed = true;
-        } else {
-            segments.insert(first, end.valid_len);
-        }
-    }
-    if dir_changed || segments.is_empty() {
-        sync_dir(dir)?;
-    }
-    index.bump_next_seq(cursor.value());
-    index.enforce_max_bytes();
-    Ok(Recovered {
-        index,
-        segments,
-        cursor,
-    })
-}
-
-fn truncate(path: &Path, len: u64) -> Result<(), QueueError> {
-    OpenOptions::new()
-        .write(true)
-        .open(path)
-        .and_then(|f| f.set_len(len).and_then(|()| f.sync_all()))
-        .map_err(|e| QueueError::io(path, e))
 }
 
 /// Reads record data back from segment `seg`, keeping that segment open for the next read.
@@ -149,11 +68,18 @@ pub(super) fn read_record(
     }
 }
 
+fn is_enospc(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(nix::libc::ENOSPC)
+}
+
 /// The segment being appended to.
 struct Active {
     file: File,
     first: u64,
+    /// Bytes of records written (the next write's offset).
     size: u64,
+    /// File length: records, then zeros up to a ZERO_CHUNK boundary.
+    zeroed_to: u64,
     path: PathBuf,
 }
 
@@ -205,31 +131,61 @@ impl Writer {
         (batch, st.closed)
     }
 
-    /// Writes one batch durably and tells its records and waiters how it went.
+    /// Writes one batch durably, in as few writes as segment boundaries allow (usually one),
+    /// and tells its records and waiters how it went.
     fn commit(&mut self, batch: Pending) {
-        let first_seq = batch.items.first().map_or(0, |i| i.0);
-        let result = self.write(&batch.buf, first_seq);
+        let mut items = batch.items.into_iter().peekable();
+        let mut start = 0usize;
+        while items.peek().is_some() {
+            let room = self.room();
+            let mut chunk = Vec::new();
+            let mut len = 0u64;
+            while let Some(item) = items.next_if(|i| chunk.is_empty() || len + i.len <= room) {
+                len += item.len;
+                chunk.push(item);
+            }
+            let end = start + len as usize;
+            let first_seq = chunk.first().map_or(0, |i| i.seq);
+            let result = self.write(&batch.buf[start..end], first_seq);
+            self.settle(chunk, result);
+            start = end;
+        }
+    }
+
+    /// Bytes that fit before a new segment is started (a whole one if it starts now).
+    fn room(&self) -> u64 {
+        let seg = self.shared.opts.segment_bytes;
+        match &self.active {
+            Some(a) if a.size < seg => seg - a.size,
+            _ => seg,
+        }
+    }
+
+    fn settle(&mut self, chunk: Vec<PendingItem>, result: Result<(u64, u64), QueueError>) {
         let mut st = self.shared.lock();
         match &result {
             Ok((seg, base)) => {
                 let mut offset = *base;
-                for &(seq, len, _) in &batch.items {
-                    st.index.placed(seq, *seg, offset);
-                    offset += len;
+                for item in &chunk {
+                    st.index.placed(item.seq, *seg, offset);
+                    offset += item.len;
                 }
-                st.segments.insert(*seg, offset);
+                if let Some(last) = chunk.last() {
+                    st.segments.insert(*seg, last.seq + 1);
+                }
+                st.flushes += 1;
             }
             Err(e) => {
-                tracing::error!(error = %e, records = batch.items.len(),
+                tracing::error!(error = %e, records = chunk.len(),
                     "bridge queue write failed; their publishers are not acknowledged");
-                for &(seq, _, spilled) in &batch.items {
-                    st.index.write_failed(seq, spilled);
+                for item in &chunk {
+                    st.index.write_failed(item.seq, item.waiter.is_none());
                 }
             }
         }
         drop(st);
         let outcome = result.map(|_| ());
-        for w in batch.waiters {
+        for w in chunk.into_iter().filter_map(|i| i.waiter) {
             let _ = w.send(outcome.clone());
         }
     }
@@ -249,23 +205,43 @@ impl Writer {
             ));
         };
         let base = a.size;
-        match a
-            .file
-            .write_all_at(buf, base)
-            .and_then(|()| a.file.sync_data())
-        {
+        let end = base + buf.len() as u64;
+        let (bytes, mut zeroed_to) = if end <= a.zeroed_to {
+            (Cow::Borrowed(buf), a.zeroed_to)
+        } else if buf.len() as u64 > PAD_BATCHES_UP_TO {
+            (Cow::Borrowed(buf), end)
+        } else {
+            let seg = self.shared.opts.segment_bytes;
+            let to = (end.div_ceil(ZERO_CHUNK) * ZERO_CHUNK).min(seg.max(end));
+            let mut v = Vec::with_capacity((to - base) as usize);
+            v.extend_from_slice(buf);
+            v.resize((to - base) as usize, 0);
+            (Cow::Owned(v), to)
+        };
+        let attempt = |file: &File, bytes: &[u8]| {
+            file.write_all_at(bytes, base)
+                .and_then(|()| file.sync_data())
+        };
+        let mut result = attempt(&a.file, &bytes);
+        if bytes.len() > buf.len() && result.as_ref().is_err_and(is_enospc) {
+            // Room for the records but not the zero padding: write just the records.
+            let _ = a.file.set_len(base);
+            result = attempt(&a.file, buf);
+            zeroed_to = end;
+        }
+        match result {
             Ok(()) => {
-                a.size += buf.len() as u64;
+                a.size = end;
+                a.zeroed_to = zeroed_to;
                 Ok((a.first, base))
             }
             Err(e) => {
                 // Never leave a partial frame that later appends would hide behind; after a
                 // failed fdatasync the file's state is unknown, so start a new one next time.
                 let rewound = a.file.set_len(base).is_ok();
+                a.zeroed_to = base;
                 let err = QueueError::io(&a.path, e);
-                let enospc = matches!(&err, QueueError::Io { source, .. }
-                    if source.raw_os_error() == Some(nix::libc::ENOSPC));
-                if !rewound || !enospc {
+                if !rewound || !matches!(&err, QueueError::Io { source, .. } if is_enospc(source)) {
                     self.active = None;
                 }
                 Err(err)
@@ -287,6 +263,7 @@ impl Writer {
             file,
             first: first_seq,
             size: 0,
+            zeroed_to: 0,
             path,
         });
         Ok(())
@@ -294,22 +271,24 @@ impl Writer {
 
     /// Age sweep, cursor storage and deletion of consumed segments.
     fn maintain(&mut self, closing: bool) -> Result<(), QueueError> {
-        let (cursor, doomed) = {
+        let (cursor, doomed, on_disk) = {
             let shared = self.shared.clone();
             let mut st = shared.lock();
-            let swept = st.index.sweep(now_ms());
-            if swept > 0 {
-                tracing::warn!(
-                    dropped = swept,
-                    "bridge queue: records older than max_age dropped"
-                );
-            }
-            self.seal_if_drained(&st, closing);
+            st.index.sweep(now_ms());
+            st.index.compact();
+            st.report_drops(&shared.dir);
             let cursor = st.index.cursor();
-            (cursor, self.consumed_segments(&st, cursor))
+            self.seal_if_consumed(&st, cursor, closing);
+            (
+                cursor,
+                self.consumed_segments(&st, cursor),
+                !st.segments.is_empty(),
+            )
         };
+        // With no segment on disk a stale cursor skips nothing: not writing it keeps "outage"
+        // durability at zero writes while the uplink is up.
         let due = closing || !doomed.is_empty() || self.cursor_stored.elapsed() >= CURSOR_INTERVAL;
-        if cursor != self.cursor.value() && due {
+        if cursor != self.cursor.value() && due && on_disk {
             let path = self.cursor.path().to_path_buf();
             self.cursor
                 .store(cursor)
@@ -335,16 +314,18 @@ impl Writer {
         sync_dir(&self.shared.dir)
     }
 
-    /// Stops appending to the active segment when every record is done and it is big enough
-    /// (any size at close), so it can be deleted.
-    fn seal_if_drained(&mut self, st: &Inner, closing: bool) {
-        let threshold = if closing {
+    /// Stops appending to the active segment once all its records are done and it is big enough
+    /// (any size at close, or while "outage" keeps new records in memory), so it can be deleted.
+    fn seal_if_consumed(&mut self, st: &Inner, cursor: u64, closing: bool) {
+        let Some(a) = &self.active else { return };
+        let in_memory = self.shared.opts.durability == Durability::Outage && st.uplink_up;
+        let threshold = if closing || in_memory {
             1
         } else {
             self.shared.opts.segment_bytes / DRAINED_ROTATE_DIVISOR
         };
-        let drained = st.index.is_empty() && st.pending.is_empty();
-        if drained && self.active.as_ref().is_some_and(|a| a.size >= threshold) {
+        let consumed = st.segments.get(&a.first).is_some_and(|&end| end <= cursor);
+        if consumed && a.size >= threshold {
             self.active = None;
         }
     }
@@ -352,18 +333,10 @@ impl Writer {
     /// Sealed segments whose records all lie below the cursor.
     fn consumed_segments(&self, st: &Inner, cursor: u64) -> Vec<u64> {
         let active = self.active.as_ref().map(|a| a.first);
-        let firsts: Vec<u64> = st.segments.keys().copied().collect();
-        let mut doomed = Vec::new();
-        for (i, &first) in firsts.iter().enumerate() {
-            if Some(first) == active {
-                break;
-            }
-            let end = firsts.get(i + 1).copied().unwrap_or(st.index.next_seq());
-            if end > cursor {
-                break;
-            }
-            doomed.push(first);
-        }
-        doomed
+        st.segments
+            .iter()
+            .filter(|&(&first, &end)| end <= cursor && Some(first) != active)
+            .map(|(&first, _)| first)
+            .collect()
     }
 }

@@ -4,11 +4,15 @@
 //! frame with one write and one fdatasync (group commit) before resolving their [`Commit`]s.
 //! `next_batch`/`ack`/`rewind` drive the uplink; the lowest unacked record is the cursor, stored
 //! now and then, and whole segments below it are deleted. On open every segment is scanned and a
-//! torn or corrupt tail is truncated (see `log.rs`).
+//! torn or corrupt tail is truncated (`recover.rs`); the writer thread lives in `log.rs`.
 
 mod cursor;
+mod entry;
+mod index;
 pub mod log;
-pub mod policy;
+mod model;
+mod policy;
+mod recover;
 pub mod segment;
 
 use std::io;
@@ -17,133 +21,37 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use tokio::sync::{Notify, oneshot};
 
-use crate::config::model::{Durability, Overflow, QueueConfig};
-use policy::{Entry, Index, Place, Reason, State};
+use crate::config::model::Durability;
+use entry::{NewRecord, Place, Reason};
+use index::Index;
+pub use model::{
+    Commit, DEFAULT_SEGMENT_BYTES, MIN_SEGMENT_BYTES, QueueError, QueueOptions, QueueStats, Record,
+};
 
-/// Segment size unless the queue is small: a few MiB.
-pub const DEFAULT_SEGMENT_BYTES: u64 = 4 << 20;
-/// Smallest segment size, so a tiny max_bytes does not mean a file per record.
-pub const MIN_SEGMENT_BYTES: u64 = 64 << 10;
-/// Segments per max_bytes when that makes them smaller than the default.
-const SEGMENTS_PER_QUEUE: u64 = 8;
+/// Bounds open() puts on segment_bytes: offsets inside a segment are stored as u32.
+const SEGMENT_BYTES_RANGE: (u64, u64) = (4 << 10, 1 << 30);
+/// Drops are logged at most this often (with the count since the last line).
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Bounds and durability of one queue.
-#[derive(Debug, Clone)]
-pub struct QueueOptions {
-    /// Frame bytes of live records kept at most.
-    pub max_bytes: u64,
-    /// Records older than this are dropped (counted).
-    pub max_age: Duration,
-    /// What a full queue does with one more record.
-    pub overflow: Overflow,
-    /// When records reach the disk.
-    pub durability: Durability,
-    /// Size at which a new segment file is started.
-    pub segment_bytes: u64,
+/// Waiter of one appended record.
+type Waiter = oneshot::Sender<Result<(), QueueError>>;
+
+/// One frame handed to the writer.
+#[derive(Debug)]
+struct PendingItem {
+    seq: u64,
+    len: u64,
+    /// None for a record spilled from memory (nobody waits for it).
+    waiter: Option<Waiter>,
 }
 
-impl QueueOptions {
-    /// The options a `[bridge.queue]` section asks for.
-    pub fn from_config(q: &QueueConfig) -> Self {
-        let max_bytes = q.max_bytes.bytes();
-        QueueOptions {
-            max_bytes,
-            max_age: q.max_age.get(),
-            overflow: q.overflow,
-            durability: q.durability,
-            segment_bytes: (max_bytes / SEGMENTS_PER_QUEUE)
-                .clamp(MIN_SEGMENT_BYTES, DEFAULT_SEGMENT_BYTES),
-        }
-    }
-}
-
-/// One queued message as the bridge sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    /// Records with the same key supersede older unsent ones (`coalesce = true`).
-    pub coalesce_key: Option<Arc<str>>,
-    /// Wall-clock enqueue time, ms since the epoch (max_age is measured from it).
-    pub enqueued_ms: u64,
-    /// The encoded message.
-    pub data: Bytes,
-}
-
-/// What can go wrong with a queue.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum QueueError {
-    /// The record does not fit (drop-newest policy, or larger than max_bytes).
-    #[error("bridge queue full")]
-    Full,
-    /// A file operation failed.
-    #[error("bridge queue I/O error on {}: {source}", path.display())]
-    Io {
-        /// The file or directory concerned.
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: Arc<io::Error>,
-    },
-    /// The queue was closed.
-    #[error("bridge queue closed")]
-    Closed,
-    /// Bytes on disk are not what was written.
-    #[error("corrupt bridge queue record in {} at offset {offset}: {reason}", path.display())]
-    Corrupt {
-        /// The segment file.
-        path: PathBuf,
-        /// Offset of the bad frame.
-        offset: u64,
-        /// What is wrong.
-        reason: &'static str,
-    },
-}
-
-impl QueueError {
-    /// An I/O error on `path`.
-    pub fn io(path: &Path, source: io::Error) -> Self {
-        QueueError::Io {
-            path: path.to_path_buf(),
-            source: Arc::new(source),
-        }
-    }
-}
-
-/// Resolves once the appended record is as durable as the queue's durability asks.
-pub type Commit = oneshot::Receiver<Result<(), QueueError>>;
-
-/// A snapshot of a queue's figures.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QueueStats {
-    /// Live records.
-    pub messages: u64,
-    /// Frame bytes of live records.
-    pub bytes: u64,
-    /// Enqueue time of the oldest live record.
-    pub oldest_enqueued_ms: Option<u64>,
-    /// Dropped by the overflow policy.
-    pub dropped_overflow: u64,
-    /// Dropped for exceeding max_age.
-    pub dropped_age: u64,
-    /// Superseded by a newer record with the same key.
-    pub coalesced: u64,
-    /// Accepted by append.
-    pub appended: u64,
-    /// Acknowledged by the central broker.
-    pub acked: u64,
-    /// Lost to a failed write (the Commit said so) or an unreadable record.
-    pub io_lost: u64,
-}
-
-/// Frames handed to the writer, in sequence order.
+/// Frames handed to the writer, in sequence order, encoded back to back.
 #[derive(Debug, Default)]
 struct Pending {
     buf: Vec<u8>,
-    /// (seq, frame length, spilled from memory rather than appended)
-    items: Vec<(u64, u64, bool)>,
-    waiters: Vec<oneshot::Sender<Result<(), QueueError>>>,
+    items: Vec<PendingItem>,
 }
 
 impl Pending {
@@ -151,11 +59,11 @@ impl Pending {
         self.items.is_empty()
     }
 
-    fn push(&mut self, seq: u64, enqueued_ms: u64, key: Option<&str>, data: &[u8], spilled: bool) {
+    fn push(&mut self, seq: u64, rec: (u64, Option<&str>, &[u8]), waiter: Option<Waiter>) {
         let start = self.buf.len();
-        segment::encode(&mut self.buf, seq, enqueued_ms, key, data);
+        segment::encode(&mut self.buf, seq, rec.0, rec.1, rec.2);
         let len = (self.buf.len() - start) as u64;
-        self.items.push((seq, len, spilled));
+        self.items.push(PendingItem { seq, len, waiter });
     }
 }
 
@@ -165,12 +73,36 @@ impl Pending {
 struct Inner {
     index: Index,
     pending: Pending,
-    /// Segment files on disk: first seq -> durable length.
+    /// Segment files on disk: first seq -> one past the last seq written to it.
     segments: std::collections::BTreeMap<u64, u64>,
     /// One open segment for reading records back.
     reader: Option<(u64, std::fs::File)>,
     uplink_up: bool,
     closed: bool,
+    /// Successful group commits.
+    flushes: u64,
+    /// Drop counters (overflow, age) as last logged, and when.
+    drops_logged: (u64, u64),
+    drops_logged_at: Option<std::time::Instant>,
+}
+
+impl Inner {
+    /// Logs drops since the last report, at most once per [`DROP_LOG_INTERVAL`].
+    fn report_drops(&mut self, dir: &Path) {
+        let c = self.index.counters;
+        let now = (c.dropped_overflow, c.dropped_age);
+        let recent = self
+            .drops_logged_at
+            .is_some_and(|t| t.elapsed() < DROP_LOG_INTERVAL);
+        if now == self.drops_logged || recent {
+            return;
+        }
+        tracing::warn!(dir = %dir.display(),
+            dropped_overflow = now.0 - self.drops_logged.0, dropped_age = now.1 - self.drops_logged.1,
+            total_overflow = now.0, total_age = now.1, "bridge queue dropped messages");
+        self.drops_logged = now;
+        self.drops_logged_at = Some(std::time::Instant::now());
+    }
 }
 
 #[derive(Debug)]
@@ -181,6 +113,8 @@ struct Shared {
     wake_writer: Condvar,
     readable: Notify,
     writer: Mutex<Option<JoinHandle<Result<(), QueueError>>>>,
+    /// Held until close (or the last handle is gone and the writer has stopped).
+    dir_lock: Mutex<Option<nix::fcntl::Flock<std::fs::File>>>,
 }
 
 impl Shared {
@@ -228,14 +162,16 @@ pub fn now_ms() -> u64 {
 fn spill(st: &mut Inner) {
     for (seq, enqueued_ms, key, data) in st.index.spill() {
         st.pending
-            .push(seq, enqueued_ms, key.as_deref(), &data, true);
+            .push(seq, (enqueued_ms, key.as_deref(), &data), None);
     }
 }
 
 impl Queue {
     /// Opens (creating if needed) the queue in `dir`, recovering what the log holds.
-    pub fn open(dir: &Path, opts: QueueOptions) -> Result<Queue, QueueError> {
-        let recovered = log::recover(dir, &opts)?;
+    pub fn open(dir: &Path, mut opts: QueueOptions) -> Result<Queue, QueueError> {
+        let (lo, hi) = SEGMENT_BYTES_RANGE;
+        opts.segment_bytes = opts.segment_bytes.clamp(lo, hi);
+        let recovered = recover::recover(dir, &opts)?;
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
             opts,
@@ -246,10 +182,14 @@ impl Queue {
                 reader: None,
                 uplink_up: false,
                 closed: false,
+                flushes: 0,
+                drops_logged: (0, 0),
+                drops_logged_at: None,
             }),
             wake_writer: Condvar::new(),
             readable: Notify::new(),
             writer: Mutex::new(None),
+            dir_lock: Mutex::new(Some(recovered.lock)),
         });
         let writer = log::Writer::new(shared.clone(), recovered.cursor);
         let handle = std::thread::Builder::new()
@@ -278,14 +218,13 @@ impl Queue {
         if st.closed {
             return Err(QueueError::Closed);
         }
-        if !st.index.admit(len) {
-            drop(st);
-            tracing::debug!(dir = %self.shared.dir.display(), "bridge queue full: newest dropped");
+        let admitted = st.index.admit(len);
+        st.report_drops(&self.shared.dir);
+        if !admitted {
             return Err(QueueError::Full);
         }
         let in_memory = self.shared.opts.durability == Durability::Outage && st.uplink_up;
-        let entry = Entry {
-            seq: 0,
+        let seq = st.index.push(NewRecord {
             enqueued_ms: rec.enqueued_ms,
             key: key.clone(),
             len,
@@ -294,16 +233,13 @@ impl Queue {
             } else {
                 Place::Pending
             },
-            state: State::Unsent,
-            data: Some(Box::new(rec.data.clone())),
-        };
-        let seq = st.index.push(entry);
+            data: Some(rec.data.clone()),
+        });
         if in_memory {
             let _ = tx.send(Ok(()));
         } else {
-            st.pending
-                .push(seq, rec.enqueued_ms, key.as_deref(), &rec.data, false);
-            st.pending.waiters.push(tx);
+            let frame = (rec.enqueued_ms, key.as_deref(), &rec.data[..]);
+            st.pending.push(seq, frame, Some(tx));
             self.shared.wake_writer.notify_one();
         }
         drop(st);
@@ -339,20 +275,19 @@ impl Queue {
             };
             out.push((p.seq, rec));
         }
+        st.report_drops(&self.shared.dir);
         out
     }
 
-    /// Resolves when next_batch would return something (or the queue is closed).
+    /// Resolves when next_batch would return something. After close it stays pending unless
+    /// records remain, so a select loop around it cannot spin.
     pub async fn wait_nonempty(&self) {
         loop {
             let notified = self.shared.readable.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
-                let mut st = self.shared.lock();
-                if st.closed || st.index.has_sendable(now_ms()) {
-                    return;
-                }
+            if self.shared.lock().index.has_sendable(now_ms()) {
+                return;
             }
             notified.await;
         }
@@ -394,6 +329,7 @@ impl Queue {
             appended: c.appended,
             acked: c.acked,
             io_lost: c.io_lost,
+            flushes: st.flushes,
         }
     }
 
@@ -407,7 +343,16 @@ impl Queue {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        match handle.map(JoinHandle::join) {
+        let result = handle.map(JoinHandle::join);
+        // The writer is gone: the directory may be opened again.
+        drop(
+            self.shared
+                .dir_lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
+        match result {
             Some(Ok(result)) => result,
             Some(Err(_)) => Err(QueueError::io(
                 &self.shared.dir,

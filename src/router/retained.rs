@@ -153,6 +153,13 @@ mod tests {
     }
 
     #[test]
+    fn shareable_between_tasks() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Retained>();
+        send_sync::<crate::router::subscriptions::SubscriptionTree>();
+    }
+
+    #[test]
     fn write_through_survives_reload() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
