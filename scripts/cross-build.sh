@@ -6,6 +6,9 @@
 #   scripts/cross-build.sh armv7-unknown-linux-musleabihf   # one (or several) targets
 #   SETUP_ONLY=1 scripts/cross-build.sh ...      # install toolchains only
 #   NO_SMOKE=1   scripts/cross-build.sh ...      # build, no qemu smoke test
+#   STD_FEATURES="backtrace panic-unwind" ...    # std features of -Zbuild-std (musl targets);
+#                 default optimize_for_size: no backtrace symbolizer (gimli, addr2line, demangler:
+#                 ~65 KiB on armv7), smaller std algorithms; panics still print their message
 #
 # How (why each step exists is noted where it happens):
 #   - compiler: Debian's rustc-web (/usr/bin/rustc, sysroot /usr), not rustup's, because
@@ -214,7 +217,7 @@ write_cargo_config() {
 
 build_target() {  # <target> -> prints the binary path
   local T=$1 cfg=$2 extra=()
-  case $T in *musl*) extra=(-Zbuild-std=std,panic_abort) ;; esac
+  case $T in *musl*) extra=(-Zbuild-std=std,panic_abort "-Zbuild-std-features=${STD_FEATURES-optimize_for_size}") ;; esac
   ( cd "$ROOT" &&
     RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 \
       /usr/bin/cargo --config "$cfg" build --release --locked --target "$T" \

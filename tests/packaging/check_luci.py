@@ -174,11 +174,13 @@ def make_files(d, binary):
 
     ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=test-ca", "-days", "2",
         "-keyout", "ca.key", "-out", "ca.crt")
+    # webpki accepts only X.509 v3: the extensions make `openssl x509 -req` write one
+    Path(d, "v3.ext").write_text("basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost\n")
     for name in ("server", "client"):
         ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout",
             f"{name}.key", "-out", f"{name}.csr")
         ssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-out", f"{name}.crt")
+            "-CAcreateserial", "-days", "2", "-extfile", "v3.ext", "-out", f"{name}.crt")
     return hash_
 
 
