@@ -30,7 +30,7 @@ client_id() {
 
 local_password() {
 	[ -s "$R/root/edgemq-credentials.txt" ] && return 0
-	pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | cut -c1-16)
+	pw=$(head -c 24 /dev/urandom | base64 | tr -d "/+=" | cut -c1-16)
 	if printf '%s\n' "$pw" | "$BIN" passwd "$ETC/passwd" "$LOCAL_USER" >/dev/null; then
 		mkdir -p "$R/root"
 		( umask 077; printf 'edgemq local MQTT user\nusername=%s\npassword=%s\nclient_id=%s\n' \

@@ -10,7 +10,7 @@ ROOT=$(cd "$DIR/../.." && pwd)
 if [ -z "${EDGEMQ_BIN:-}" ] && [ ! -x "$ROOT/target/release/edgemq" ] && [ ! -x "$ROOT/target/debug/edgemq" ]; then
 	(cd "$ROOT" && cargo build --bin edgemq) || exit 1
 fi
-tests="test_procd.sh test_luci.sh test_ipk.sh test_configs.sh test_deb.sh"
+tests="test_procd.sh test_uci_defaults.sh test_luci.sh test_ipk.sh test_configs.sh test_deb.sh"
 [ "${1:-}" = --all ] && tests="$tests test_image.sh cross_armv7.sh"
 failed=""
 for t in $tests; do

@@ -90,4 +90,13 @@ check "first boot marked done" test -f "$C/etc/edgemq/.firstboot-done"
 before=$(md5sum < "$C/etc/edgemq/edgemq.toml")
 chroot "$C" /usr/lib/edgemq/firstboot.sh >/dev/null 2>&1
 check "second run changes nothing" [ "$before" = "$(md5sum < "$C/etc/edgemq/edgemq.toml")" ]
+
+# an invalid bridge.toml on a later first boot (e.g. a re-flashed card) is refused, config kept
+rm -f "$C/etc/edgemq/.firstboot-done"
+printf '[[bridge]]\nname = "bad"\naddresses = ["nohost"]\n' > "$C/boot/edgemq/bridge.toml"
+before=$(md5sum < "$C/etc/edgemq/edgemq.toml")
+chroot "$C" /usr/lib/edgemq/firstboot.sh > "$T/firstboot2.log" 2>&1
+check "invalid bridge.toml: config left as it was" [ "$before" = "$(md5sum < "$C/etc/edgemq/edgemq.toml")" ]
+check "invalid bridge.toml: errors written next to it" test -s "$C/boot/edgemq/bridge.toml.errors"
+check "invalid bridge.toml: stays in place for the user to fix" test -f "$C/boot/edgemq/bridge.toml"
 finish
