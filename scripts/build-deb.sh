@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the edgemq .deb (Debian/Armbian) with dpkg-deb from an already built binary.
 #   scripts/build-deb.sh [BINARY] [OUTDIR]
-# BINARY: default target/release/edgemq, else target/debug/edgemq. DEB_COMPRESS=gzip: faster (tests). The architecture comes from
-# the binary (x86-64 amd64, ARM armhf, aarch64 arm64) unless ARCH is set.
+# BINARY: default the newer of target/release/edgemq and target/debug/edgemq.
+# DEB_COMPRESS=gzip: faster (tests). The architecture comes from the binary (x86-64 amd64, ARM armhf, aarch64 arm64) unless ARCH is set.
 # The layout: /usr/bin/edgemq, /etc/edgemq/edgemq.toml (conffile), /lib/systemd/system/
 # edgemq.service + edgemq-firstboot.service, /usr/lib/edgemq/firstboot.sh, /etc/init.d/edgemq.
 set -euo pipefail
@@ -10,11 +10,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${1:-}
 OUT=${2:-$ROOT/target/deb}
-if [ -z "$BIN" ]; then
-	for b in "$ROOT/target/release/edgemq" "$ROOT/target/debug/edgemq"; do
-		[ -x "$b" ] && { BIN=$b; break; }
-	done
-fi
+[ -n "$BIN" ] || BIN=$(ls -t "$ROOT/target/release/edgemq" "$ROOT/target/debug/edgemq" 2>/dev/null | head -1 || true)
 [ -n "$BIN" ] && [ -x "$BIN" ] || { echo "build-deb: no edgemq binary (cargo build --release first)" >&2; exit 1; }
 
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)

@@ -42,12 +42,16 @@ wait_port() {
 	done
 	return 1
 }
-# the edgemq binary the tests package: $EDGEMQ_BIN, else target/release, else target/debug
+# the edgemq binary the tests package: $EDGEMQ_BIN, else the newer of target/release and
+# target/debug (a stale release build must not shadow the debug build CI just made)
 find_binary() {
+	if [ -n "${EDGEMQ_BIN:-}" ]; then
+		[ -x "$EDGEMQ_BIN" ] && { echo "$EDGEMQ_BIN"; return 0; }
+		return 1
+	fi
 	local b
-	for b in "${EDGEMQ_BIN:-}" "$ROOT/target/release/edgemq" "$ROOT/target/debug/edgemq"; do
-		[ -n "$b" ] && [ -x "$b" ] && { echo "$b"; return 0; }
-	done
+	b=$(ls -t "$ROOT/target/release/edgemq" "$ROOT/target/debug/edgemq" 2>/dev/null | head -1)
+	[ -n "$b" ] && [ -x "$b" ] && { echo "$b"; return 0; }
 	return 1
 }
 # publish/subscribe round trip through a broker on 127.0.0.1:$1; extra args (-u/-P) follow
