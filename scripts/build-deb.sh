@@ -2,7 +2,8 @@
 # Build the edgemq .deb (Debian/Armbian) with dpkg-deb from an already built binary.
 #   scripts/build-deb.sh [BINARY] [OUTDIR]
 # BINARY: default the newer of target/release/edgemq and target/debug/edgemq.
-# DEB_COMPRESS=gzip: faster (tests). The architecture comes from the binary (x86-64 amd64, ARM armhf, aarch64 arm64) unless ARCH is set.
+# DEB_COMPRESS=gzip: faster (tests). The architecture comes from the binary (x86-64 amd64,
+# ARM armhf, aarch64 arm64) unless ARCH is set.
 # The layout: /usr/bin/edgemq, /etc/edgemq/edgemq.toml (conffile), /lib/systemd/system/
 # edgemq.service + edgemq-firstboot.service, /usr/lib/edgemq/firstboot.sh, /etc/init.d/edgemq.
 set -euo pipefail
