@@ -217,7 +217,10 @@ impl Store {
 
     /// Removes the session of `client_id` and all its queued messages.
     pub fn delete_session(&self, client_id: &str) -> Result<(), StoreError> {
+        // Called at every clean-session connect and disconnect: when there is nothing to
+        // delete, write nothing (sled logs even an empty batch, a flash write per connection).
         let mut batch = sled::Batch::default();
+        let mut any = false;
         for key in self
             .inner
             .session_msgs
@@ -225,9 +228,14 @@ impl Store {
             .keys()
         {
             batch.remove(key?);
+            any = true;
         }
-        self.inner.session_msgs.apply_batch(batch)?;
-        self.inner.sessions.remove(client_id.as_bytes())?;
+        if any {
+            self.inner.session_msgs.apply_batch(batch)?;
+        }
+        if self.inner.sessions.contains_key(client_id.as_bytes())? {
+            self.inner.sessions.remove(client_id.as_bytes())?;
+        }
         Ok(())
     }
 

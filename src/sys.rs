@@ -89,14 +89,7 @@ async fn serve_status(l: UnixListener, broker: Arc<Broker>, bridges: Vec<Arc<Bri
 /// Ends persistent sessions whose client stayed away longer than their expiry.
 fn sweep_expired(broker: &Broker) {
     for s in broker.router.sessions() {
-        let expired = {
-            let d = s.lock();
-            d.conn_gen == 0
-                && d.expiry_secs != u32::MAX
-                && d.disconnected_at
-                    .is_some_and(|t| t.elapsed() >= Duration::from_secs(u64::from(d.expiry_secs)))
-        };
-        if expired {
+        if s.is_expired() {
             tracing::info!(client_id = %s.id, "session expired");
             broker.router.remove_session(&s);
             if let Some(store) = &broker.store {

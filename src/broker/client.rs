@@ -11,8 +11,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::connect::Accepted;
-use super::connection::Connection;
+use super::connection::{Connection, ReadError};
 use super::encode::{self, PublishOut, reason};
+use super::frame::FrameError;
 use super::packets::{Version, WillIn};
 use super::session::{Delivery, OutState, Outgoing, Session};
 use super::stats::Stats;
@@ -63,6 +64,8 @@ pub struct Client {
     pub(super) ctx: Arc<ListenerCtx>,
     pub(super) session: Arc<Session>,
     pub(super) version: Version,
+    /// Connected with a bridge-flagged protocol level (0x80 | level).
+    pub(super) bridge: bool,
     pub(super) client_id: Arc<str>,
     pub(super) username: Option<String>,
     pub(super) generation: u64,
@@ -77,6 +80,8 @@ pub struct Client {
     aliases_out: HashMap<Arc<str>, u16>,
     alias_out_max: u16,
     batch: Vec<(u16, Delivery, bool)>,
+    /// A write was abandoned (takeover/shutdown) while the client was not reading.
+    stalled: bool,
 }
 
 /// Serves a client until it goes away; settles its session afterwards.
@@ -88,6 +93,7 @@ pub async fn run(conn: Connection, broker: Arc<Broker>, ctx: Arc<ListenerCtx>, a
         ctx,
         session: acc.session,
         version: c.version,
+        bridge: c.bridge,
         client_id: Arc::from(c.client_id.as_str()),
         username: acc.username,
         generation: acc.generation,
@@ -102,6 +108,7 @@ pub async fn run(conn: Connection, broker: Arc<Broker>, ctx: Arc<ListenerCtx>, a
         aliases_out: HashMap::new(),
         alias_out_max: c.topic_alias_max,
         batch: Vec::new(),
+        stalled: false,
     };
     broker.stats.connected();
     tracing::info!(version = ?client.version, present = acc.session_present, keepalive = acc.keep_alive, "client connected");
@@ -117,11 +124,19 @@ impl Client {
         loop {
             self.fill();
             if self.conn.pending() > 0 {
-                // A client that does not read must not delay a takeover or shutdown.
+                // A client that stopped reading (half-open TCP) must not delay
+                // its own takeover or the shutdown until the write times out.
                 let flushed = tokio::select! {
+                    biased;
+                    _ = self.kick.cancelled() => {
+                        self.stalled = true;
+                        return End::Takeover;
+                    }
+                    _ = self.broker.shutdown.cancelled() => {
+                        self.stalled = true;
+                        return End::Shutdown;
+                    }
                     r = tokio::time::timeout(WRITE_TIMEOUT, self.conn.flush()) => r,
-                    _ = self.kick.cancelled() => return End::Takeover,
-                    _ = self.broker.shutdown.cancelled() => return End::Shutdown,
                 };
                 match flushed {
                     Ok(Ok(n)) => Stats::add(&self.broker.stats.bytes_sent, n),
@@ -129,7 +144,18 @@ impl Client {
                     Err(_) => return End::Error("client did not read for 30s".into()),
                 }
             }
-            let room = self.session.lock().inflight.len() < self.inflight_max;
+            // `fill` stops after a batch; if more is sendable now, loop again
+            // rather than wait for a wake-up that may never come (one
+            // Notify permit covers any number of enqueues).
+            let (room, more) = {
+                let s = self.session.lock();
+                let room = s.inflight.len() < self.inflight_max;
+                let more = s
+                    .queue
+                    .front()
+                    .is_some_and(|d| room || d.qos == QoS::AtMostOnce);
+                (room, more)
+            };
             tokio::select! {
                 biased;
                 _ = self.kick.cancelled() => return End::Takeover,
@@ -144,9 +170,16 @@ impl Client {
                         if let Some(end) = self.handle(h, bytes) { return end; }
                     }
                     Ok(None) => return End::Closed,
-                    Err(e) => return self.violation(reason::MALFORMED, e.to_string()),
+                    Err(e) => {
+                        let code = match e {
+                            ReadError::Frame(FrameError::TooLarge { .. }) => reason::PACKET_TOO_LARGE,
+                            _ => reason::MALFORMED,
+                        };
+                        return self.violation(code, e.to_string());
+                    }
                 },
                 _ = tokio::time::sleep_until(deadline), if !self.keep_alive.is_zero() => return End::KeepAlive,
+                _ = std::future::ready(()), if more => {}
                 _ = self.session.wake.notified(), if room => {}
             }
         }
@@ -301,10 +334,17 @@ impl Client {
             End::KeepAlive => Some(reason::KEEP_ALIVE_TIMEOUT),
             _ => None,
         };
-        if let Some(code) = code {
-            encode::disconnect(self.conn.out(), self.version, code, None);
-        }
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.conn.close()).await;
+        // A client that stopped reading gets no goodbye: waiting for it
+        // would only delay the takeover or the shutdown.
+        let close_limit = if self.stalled {
+            Duration::ZERO
+        } else {
+            if let Some(code) = code {
+                encode::disconnect(self.conn.out(), self.version, code, None);
+            }
+            CLOSE_TIMEOUT
+        };
+        let _ = tokio::time::timeout(close_limit, self.conn.close()).await;
         tracing::info!(end = ?end, "client disconnected");
         let publish_will = !matches!(end, End::Normal | End::Shutdown);
         if let (true, Some(w)) = (publish_will, self.will.take()) {

@@ -103,8 +103,15 @@ pub async fn handshake(
         refuse(conn, c.version, code).await;
         return Err(Refused::Rejected(why));
     }
-    let (session, session_present, generation, kick) = bind_session(broker, &c).await;
     let keep_alive = effective_keepalive(c.keep_alive, broker.limits.max_keepalive);
+    if keep_alive != c.keep_alive && !c.version.is_v5() {
+        // MQTT 3.1.1 cannot tell a client to ping more often; silently
+        // lowering it would drop the client at 1.5 × max_keepalive over and
+        // over. Refuse it the way Mosquitto does, with "identifier rejected".
+        refuse(conn, c.version, reason::CLIENT_ID_NOT_VALID).await;
+        return Err(Refused::Rejected("keepalive above max_keepalive"));
+    }
+    let (session, session_present, generation, kick) = bind_session(broker, &c).await;
     let props = ConnAckProps {
         session_expiry: (c.version.is_v5() && session.lock().expiry_secs != c.session_expiry)
             .then(|| session.lock().expiry_secs),
@@ -234,7 +241,15 @@ async fn bind_session(
         take_over(&old).await;
     }
     // Re-read: the old connection may have ended a non-persistent session meanwhile.
-    let existing = router.session(&c.client_id);
+    // A session past its expiry is gone even if the periodic sweep has not run yet.
+    let existing = router.session(&c.client_id).filter(|s| {
+        let expired = s.is_expired();
+        if expired {
+            tracing::info!(client_id = %s.id, "session expired");
+            router.remove_session(s);
+        }
+        !expired
+    });
     let resume = existing.filter(|_| !c.clean_start);
     let present = resume.is_some();
     let session = match resume {
@@ -250,6 +265,11 @@ async fn bind_session(
             );
             if let Some(old) = router.insert_session(fresh.clone()) {
                 router.remove_subscriptions_of(&old);
+                // The old session ends here, so a will still waiting out its
+                // delay is due now (MQTT 5 §3.1.3.2.2).
+                if let Some(w) = old.lock().pending_will.take() {
+                    w.fire.cancel();
+                }
             }
             fresh
         }
@@ -263,7 +283,7 @@ async fn bind_session(
         s.kick = Some(kick.clone());
         s.disconnected_at = None;
         if let Some(w) = s.pending_will.take() {
-            w.cancel();
+            w.cancel.cancel();
         }
     }
     if let Some(store) = &broker.store {

@@ -3,7 +3,7 @@
 
 use std::io;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::frame::{FrameError, Header, take_frame};
@@ -80,15 +80,20 @@ impl Connection {
         self.wbuf.len()
     }
 
-    /// Writes everything buffered in one go.
+    /// Writes everything buffered. Cancel-safe: bytes already written are
+    /// consumed from the buffer, so a later flush continues the stream
+    /// instead of repeating part of it.
     pub async fn flush(&mut self) -> io::Result<usize> {
         let n = self.wbuf.len();
-        if n > 0 {
-            self.io.write_all(&self.wbuf).await?;
-            self.wbuf.clear();
-            if self.wbuf.capacity() > 16 * WRITE_BUF {
-                self.wbuf = BytesMut::with_capacity(WRITE_BUF);
+        while !self.wbuf.is_empty() {
+            let w = self.io.write(&self.wbuf).await?;
+            if w == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
             }
+            self.wbuf.advance(w);
+        }
+        if self.wbuf.capacity() > 16 * WRITE_BUF {
+            self.wbuf = BytesMut::with_capacity(WRITE_BUF);
         }
         self.io.flush().await?;
         Ok(n)

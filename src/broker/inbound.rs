@@ -44,6 +44,12 @@ impl Client {
                 self.session.lock().take_inflight(id);
             }
             Inbound::Subscribe(pkid, filters) => return self.on_subscribe(pkid, filters),
+            Inbound::Unsubscribe(_, filters) if filters.is_empty() => {
+                return Some(self.violation(
+                    reason::PROTOCOL_ERROR,
+                    "UNSUBSCRIBE without topic filters".into(),
+                ));
+            }
             Inbound::Unsubscribe(pkid, filters) => self.on_unsubscribe(pkid, filters),
             Inbound::PingReq => encode::pingresp(self.conn.out()),
             Inbound::Disconnect(rc, expiry) => return Some(self.on_disconnect(rc, expiry)),
@@ -152,10 +158,11 @@ impl Client {
                 ));
             }
         }
-        let allowed = self
-            .ctx
-            .auth
-            .can_publish(self.username.as_deref(), &self.client_id, &topic);
+        let allowed = super::strict::client_may_publish(&topic)
+            && self
+                .ctx
+                .auth
+                .can_publish(self.username.as_deref(), &self.client_id, &topic);
         let (code, waits) = if allowed {
             let msg = Message {
                 topic: Arc::from(topic),
@@ -215,6 +222,14 @@ impl Client {
                 reason::NOT_AUTHORIZED
             } else {
                 opts.qos = opts.qos.min(QoS::ExactlyOnce);
+                if self.bridge && !v5 {
+                    // A 3.1.1 bridge (Mosquitto's try_private) cannot ask for
+                    // these options; like Mosquitto, give it no-local (no echo
+                    // of its own messages: loop prevention) and
+                    // retain-as-published (retained state propagates).
+                    opts.no_local = true;
+                    opts.retain_as_published = true;
+                }
                 self.broker.router.subscribe(&self.session, &filter, opts);
                 opts.qos as u8
             };

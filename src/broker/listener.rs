@@ -140,7 +140,10 @@ async fn serve(
     broker: Arc<Broker>,
     _permit: OwnedSemaphorePermit,
 ) {
-    let span = tracing::info_span!("conn", peer = %peer, client_id = tracing::field::Empty);
+    // Error level so the span is enabled at every log level: with log_level
+    // "warn" an info span is filtered out, and the warnings about a client's
+    // violations would no longer name the client.
+    let span = tracing::error_span!("conn", peer = %peer, client_id = tracing::field::Empty);
     async move {
         let limit = broker.limits.connect_timeout.get();
         let (io, peer_cn) = match &ctx.tls {

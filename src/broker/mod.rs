@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod connect;
+pub mod connect_packet;
 pub mod connection;
 pub mod encode;
 pub mod frame;
@@ -13,6 +14,7 @@ pub mod packets;
 pub mod persist;
 pub mod session;
 pub mod stats;
+pub mod strict;
 pub mod will;
 
 use std::sync::Arc;

@@ -3,11 +3,12 @@
 //! they are valid (MQTT 3.1 `MQIsdp` CONNECTs, a bridge's protocol level
 //! with bit 7 set, an MQTT 5 DISCONNECT with no body) are handled here.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use rumqttc::mqttbytes::v4;
 use rumqttc::v5::mqttbytes::v5;
 
-use super::frame::{Header, PacketType, put_remaining_len};
+pub use super::connect_packet::{ConnectIn, WillIn, decode_connect};
+use super::frame::{Header, PacketType};
 use crate::router::message::{Props, QoS, now_ms};
 use crate::router::subscriptions::SubOptions;
 
@@ -27,56 +28,6 @@ impl Version {
     pub fn is_v5(self) -> bool {
         self == Version::V5
     }
-}
-
-/// A will message as the client registered it.
-#[derive(Debug, Clone)]
-pub struct WillIn {
-    /// Will topic.
-    pub topic: String,
-    /// Will payload.
-    pub payload: Bytes,
-    /// Will QoS.
-    pub qos: QoS,
-    /// Will retain flag.
-    pub retain: bool,
-    /// MQTT 5 will properties (expiry is relative here, made absolute when published).
-    pub props: Props,
-    /// MQTT 5 message expiry interval in seconds.
-    pub expiry: Option<u32>,
-    /// MQTT 5 will delay interval in seconds.
-    pub delay: u32,
-}
-
-/// A CONNECT packet.
-#[derive(Debug, Clone)]
-pub struct ConnectIn {
-    /// Protocol version.
-    pub version: Version,
-    /// The peer announced itself as a bridge (protocol level bit 7).
-    pub bridge: bool,
-    /// Client identifier (may be empty).
-    pub client_id: String,
-    /// Clean session (3.1.1) / clean start (5).
-    pub clean_start: bool,
-    /// Keepalive in seconds (0 = none).
-    pub keep_alive: u16,
-    /// Username.
-    pub username: Option<String>,
-    /// Password.
-    pub password: Option<Bytes>,
-    /// Will message.
-    pub will: Option<WillIn>,
-    /// MQTT 5 session expiry interval (seconds).
-    pub session_expiry: u32,
-    /// MQTT 5 receive maximum of the client.
-    pub receive_maximum: u16,
-    /// MQTT 5 maximum packet size the client accepts.
-    pub max_packet_size: Option<u32>,
-    /// MQTT 5 topic alias maximum the client accepts.
-    pub topic_alias_max: u16,
-    /// MQTT 5 enhanced authentication method (unsupported).
-    pub auth_method: Option<String>,
 }
 
 /// A PUBLISH from a client.
@@ -151,176 +102,15 @@ pub enum DecodeError {
     },
 }
 
-fn malformed(ptype: PacketType, e: impl std::fmt::Display) -> DecodeError {
+pub(super) fn malformed(ptype: PacketType, e: impl std::fmt::Display) -> DecodeError {
     DecodeError::Malformed {
         ptype,
         reason: e.to_string(),
     }
 }
 
-fn qos(q: u8) -> QoS {
+pub(super) fn qos(q: u8) -> QoS {
     QoS::from_u8(q).unwrap_or(QoS::AtMostOnce)
-}
-
-/// Reads the protocol name and level of a CONNECT frame without parsing the rest.
-fn protocol_of<'a>(frame: &'a [u8], header: &Header) -> Option<(&'a [u8], u8)> {
-    let body = frame.get(header.header_len..)?;
-    let n = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
-    let name = body.get(2..2 + n)?;
-    Some((name, *body.get(2 + n)?))
-}
-
-/// Rebuilds a CONNECT frame with protocol name "MQTT" and `level`, so that
-/// the 3.1.1 codec can parse an MQTT 3.1 (or bridge-flagged) CONNECT.
-fn normalise_connect(frame: &[u8], header: &Header, level: u8) -> Option<BytesMut> {
-    let body = frame.get(header.header_len..)?;
-    let n = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
-    let rest = body.get(3 + n..)?;
-    let remaining = 2 + 4 + 1 + rest.len();
-    let mut out = BytesMut::with_capacity(remaining + 5);
-    out.put_u8(0x10);
-    put_remaining_len(&mut out, remaining);
-    out.put_u16(4);
-    out.put_slice(b"MQTT");
-    out.put_u8(level);
-    out.put_slice(rest);
-    Some(out)
-}
-
-/// Parses a CONNECT frame of any supported version.
-pub fn decode_connect(
-    header: &Header,
-    frame: BytesMut,
-    max: usize,
-) -> Result<ConnectIn, DecodeError> {
-    let ptype = PacketType::Connect;
-    let (name, raw_level) =
-        protocol_of(&frame, header).ok_or_else(|| malformed(ptype, "truncated variable header"))?;
-    let bridge = raw_level & 0x80 != 0;
-    let level = raw_level & 0x7f;
-    let version = match (name, level) {
-        (b"MQIsdp", 3) => Version::V31,
-        (b"MQTT", 4) => Version::V311,
-        (b"MQTT", 5) => Version::V5,
-        _ => {
-            return Err(DecodeError::Protocol {
-                name: String::from_utf8_lossy(name).into_owned(),
-                level: raw_level,
-            });
-        }
-    };
-    if version == Version::V5 {
-        let mut f = if bridge {
-            normalise_connect(&frame, header, 5).ok_or_else(|| malformed(ptype, "truncated"))?
-        } else {
-            frame
-        };
-        return match v5::Packet::read(&mut f, Some(max as u32)) {
-            Ok(v5::Packet::Connect(c, will, login)) => Ok(connect_from_v5(c, will, login, bridge)),
-            Ok(_) => Err(malformed(ptype, "not a CONNECT")),
-            Err(e) => Err(malformed(ptype, e)),
-        };
-    }
-    let mut f = if version == Version::V31 || bridge {
-        normalise_connect(&frame, header, 4).ok_or_else(|| malformed(ptype, "truncated"))?
-    } else {
-        frame
-    };
-    match v4::Packet::read(&mut f, max) {
-        Ok(v4::Packet::Connect(c)) => Ok(connect_from_v4(c, version, bridge)),
-        Ok(_) => Err(malformed(ptype, "not a CONNECT")),
-        Err(e) => Err(malformed(ptype, e)),
-    }
-}
-
-fn connect_from_v4(c: v4::Connect, version: Version, bridge: bool) -> ConnectIn {
-    let (username, password) = match c.login {
-        Some(l) => (
-            Some(l.username),
-            (!l.password.is_empty()).then(|| Bytes::from(l.password)),
-        ),
-        None => (None, None),
-    };
-    ConnectIn {
-        version,
-        bridge,
-        client_id: c.client_id,
-        clean_start: c.clean_session,
-        keep_alive: c.keep_alive,
-        username: username.filter(|u| !u.is_empty()),
-        password,
-        will: c.last_will.map(|w| WillIn {
-            topic: w.topic,
-            payload: w.message,
-            qos: qos(w.qos as u8),
-            retain: w.retain,
-            props: Props::default(),
-            expiry: None,
-            delay: 0,
-        }),
-        session_expiry: 0,
-        receive_maximum: u16::MAX,
-        max_packet_size: None,
-        topic_alias_max: 0,
-        auth_method: None,
-    }
-}
-
-fn connect_from_v5(
-    c: v5::Connect,
-    will: Option<v5::LastWill>,
-    login: Option<v5::Login>,
-    bridge: bool,
-) -> ConnectIn {
-    let p = c.properties.unwrap_or_default();
-    let will = will.map(|w| {
-        let (props, expiry, delay) = match w.properties {
-            Some(wp) => (
-                Props {
-                    payload_format_indicator: wp.payload_format_indicator,
-                    expires_at_ms: None,
-                    content_type: wp.content_type,
-                    response_topic: wp.response_topic,
-                    correlation_data: wp.correlation_data,
-                    user_properties: wp.user_properties,
-                },
-                wp.message_expiry_interval,
-                wp.delay_interval.unwrap_or(0),
-            ),
-            None => (Props::default(), None, 0),
-        };
-        WillIn {
-            topic: String::from_utf8_lossy(&w.topic).into_owned(),
-            payload: w.message,
-            qos: qos(w.qos as u8),
-            retain: w.retain,
-            props,
-            expiry,
-            delay,
-        }
-    });
-    let (username, password) = match login {
-        Some(l) => (
-            Some(l.username),
-            (!l.password.is_empty()).then(|| Bytes::from(l.password)),
-        ),
-        None => (None, None),
-    };
-    ConnectIn {
-        version: Version::V5,
-        bridge,
-        client_id: c.client_id,
-        clean_start: c.clean_start,
-        keep_alive: c.keep_alive,
-        username: username.filter(|u| !u.is_empty()),
-        password,
-        will,
-        session_expiry: p.session_expiry_interval.unwrap_or(0),
-        receive_maximum: p.receive_maximum.unwrap_or(u16::MAX),
-        max_packet_size: p.max_packet_size,
-        topic_alias_max: p.topic_alias_max.unwrap_or(0),
-        auth_method: p.authentication_method,
-    }
 }
 
 /// Parses any packet a client sends after CONNECT.
@@ -345,12 +135,14 @@ pub fn decode(
             return Err(DecodeError::WrongDirection(header.ptype));
         }
         T::Auth => return Ok(Inbound::Auth),
+        T::Subscribe => super::strict::subscribe(&frame, header, version.is_v5())
+            .map_err(|e| malformed(header.ptype, e))?,
         _ => {}
     }
     if version.is_v5() {
         let p = v5::Packet::read(&mut frame, Some(max as u32))
             .map_err(|e| malformed(header.ptype, e))?;
-        Ok(from_v5(p))
+        from_v5(p)
     } else {
         let p = v4::Packet::read(&mut frame, max).map_err(|e| malformed(header.ptype, e))?;
         Ok(from_v4(p))
@@ -399,13 +191,26 @@ fn from_v4(p: v4::Packet) -> Inbound {
     }
 }
 
-fn from_v5(p: v5::Packet) -> Inbound {
-    match p {
+/// A topic from rumqttc's v5 codec, which leaves it as bytes: ill-formed
+/// UTF-8 is a malformed packet (MQTT 5 §1.5.4), never "fixed" lossily.
+pub(super) fn utf8_topic(ptype: PacketType, topic: &[u8]) -> Result<String, DecodeError> {
+    String::from_utf8(topic.to_vec()).map_err(|_| malformed(ptype, "topic is not valid UTF-8"))
+}
+
+fn from_v5(p: v5::Packet) -> Result<Inbound, DecodeError> {
+    Ok(match p {
         v5::Packet::Publish(p) => {
             let pp = p.properties.unwrap_or_default();
+            if !pp.subscription_identifiers.is_empty() {
+                // MQTT 5 §3.3.4: only the server puts subscription identifiers in a PUBLISH.
+                return Err(malformed(
+                    PacketType::Publish,
+                    "subscription identifier from a client",
+                ));
+            }
             let now = now_ms();
             Inbound::Publish(PublishIn {
-                topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                topic: utf8_topic(PacketType::Publish, &p.topic)?,
                 payload: p.payload,
                 qos: qos(p.qos as u8),
                 retain: p.retain,
@@ -430,6 +235,12 @@ fn from_v5(p: v5::Packet) -> Inbound {
         v5::Packet::PubComp(a) => Inbound::PubComp(a.pkid),
         v5::Packet::Subscribe(s) => {
             let id = s.properties.as_ref().and_then(|p| p.id).map(|i| i as u32);
+            if id == Some(0) {
+                return Err(malformed(
+                    PacketType::Subscribe,
+                    "subscription identifier 0",
+                ));
+            }
             Inbound::Subscribe(
                 s.pkid,
                 s.filters
@@ -463,5 +274,5 @@ fn from_v5(p: v5::Packet) -> Inbound {
         | v5::Packet::SubAck(_)
         | v5::Packet::UnsubAck(_)
         | v5::Packet::PingResp(_) => Inbound::Auth,
-    }
+    })
 }

@@ -2,26 +2,37 @@
 //! change; queued and inflight messages are saved at shutdown and restored
 //! at startup, so a persistent session survives a broker restart.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::session::{Delivery, Session};
+use super::session::{Delivery, OutState, Outgoing, Session};
 use crate::config::model::Overflow;
 use crate::router::Router;
 use crate::router::message::{QoS, now_ms};
 use crate::router::subscriptions::SubOptions;
+use crate::router::topic;
 use crate::store::Store;
 
 const FORMAT: u8 = 1;
 
-fn encode(session: &Session) -> Bytes {
+/// The session record. With `inflight`, it also lists the packet id and state
+/// of each unacknowledged outgoing message, which [`snapshot`] stores first
+/// among the session's messages: a restart must re-send a QoS 2 message with
+/// its old packet id and DUP (or only its PUBREL), never as a new message.
+fn encode(session: &Session, inflight: bool) -> Bytes {
     let s = session.lock();
     let mut b = BytesMut::new();
     b.put_u8(FORMAT);
     b.put_u32(s.expiry_secs);
-    b.put_u64(now_ms());
+    // When the client left (now if it is connected): the expiry runs from
+    // there, not from when the broker happened to save the session.
+    let away_ms = s
+        .disconnected_at
+        .map_or(0, |t| t.elapsed().as_millis() as u64);
+    b.put_u64(now_ms().saturating_sub(away_ms));
     b.put_u32(s.subscriptions.len() as u32);
     for (filter, o) in &s.subscriptions {
         b.put_u16(filter.len() as u16);
@@ -34,13 +45,26 @@ fn encode(session: &Session) -> Bytes {
         );
         b.put_u32(o.id.unwrap_or(0));
     }
+    let outgoing: Vec<&Outgoing> = if inflight {
+        s.inflight.iter().collect()
+    } else {
+        Vec::new()
+    };
+    b.put_u16(outgoing.len() as u16);
+    for o in outgoing {
+        b.put_u16(o.pkid);
+        b.put_u8(u8::from(o.state == OutState::Released));
+    }
     b.freeze()
 }
 
 struct Record {
     expiry_secs: u32,
+    /// Wall-clock ms when the client disconnected (or when saved, if it was connected).
     saved_ms: u64,
     subscriptions: Vec<(String, SubOptions)>,
+    /// (packet id, state) of the first stored messages, which were inflight.
+    inflight: Vec<(u16, OutState)>,
 }
 
 fn decode(mut b: Bytes) -> Option<Record> {
@@ -71,10 +95,28 @@ fn decode(mut b: Bytes) -> Option<Record> {
         };
         subscriptions.push((filter, opts));
     }
+    // Records written before the inflight list existed simply end here.
+    let mut inflight = Vec::new();
+    if b.remaining() >= 2 {
+        let n = b.get_u16();
+        for _ in 0..n {
+            if b.remaining() < 3 {
+                return None;
+            }
+            let pkid = b.get_u16();
+            let state = if b.get_u8() == 1 {
+                OutState::Released
+            } else {
+                OutState::Published
+            };
+            inflight.push((pkid, state));
+        }
+    }
     Some(Record {
         expiry_secs,
         saved_ms,
         subscriptions,
+        inflight,
     })
 }
 
@@ -83,7 +125,7 @@ pub fn save_session(store: &Store, session: &Session) {
     if session.lock().expiry_secs == 0 {
         return;
     }
-    if let Err(e) = store.put_session(&session.id, &encode(session)) {
+    if let Err(e) = store.put_session(&session.id, &encode(session, false)) {
         tracing::error!(client_id = %session.id, error = %e, "session not saved");
     }
 }
@@ -103,7 +145,10 @@ pub fn snapshot(store: &Store, router: &Router) -> usize {
             continue;
         }
         delete_session(store, &session.id);
-        save_session(store, &session);
+        if let Err(e) = store.put_session(&session.id, &encode(&session, true)) {
+            tracing::error!(client_id = %session.id, error = %e, "session not saved");
+            continue;
+        }
         let pending: Vec<Delivery> = {
             let s = session.lock();
             s.inflight
@@ -123,6 +168,17 @@ pub fn snapshot(store: &Store, router: &Router) -> usize {
         saved += 1;
     }
     saved
+}
+
+/// The MQTT 5 subscription identifiers of the subscriptions matching `topic`
+/// (the stored message does not carry them; the subscriptions do).
+fn sub_ids_for(subs: &HashMap<String, SubOptions>, topic: &str) -> Vec<u32> {
+    subs.iter()
+        .filter(|(f, _)| {
+            topic::matches(topic::split_shared(f).map_or(f.as_str(), |(_, i)| i), topic)
+        })
+        .filter_map(|(_, o)| o.id)
+        .collect()
 }
 
 /// Restores persistent sessions (offline) with their subscriptions and messages.
@@ -153,14 +209,24 @@ pub fn restore(store: &Store, router: &Router, max_queued: usize, overflow: Over
             s.disconnected_at = Instant::now().checked_sub(away).or(Some(Instant::now()));
             s.subscriptions = rec.subscriptions.into_iter().collect();
         }
-        for (_, m) in store.session_msgs(&id).unwrap_or_default() {
-            let d = Delivery {
+        let msgs = store.session_msgs(&id).unwrap_or_default();
+        let mut inflight = rec.inflight.into_iter();
+        for (_, m) in msgs {
+            let mut s = session.lock();
+            let delivery = Delivery {
                 qos: m.qos,
                 retain: m.retain,
+                sub_ids: sub_ids_for(&s.subscriptions, &m.topic),
                 msg: Arc::new(m),
-                sub_ids: Vec::new(),
             };
-            session.lock().queue.push_back(d);
+            match inflight.next() {
+                Some((pkid, state)) => s.inflight.push_back(Outgoing {
+                    pkid,
+                    delivery,
+                    state,
+                }),
+                None => s.queue.push_back(delivery),
+            }
         }
         router.restore_subscriptions(&session);
         router.insert_session(session);

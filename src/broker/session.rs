@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -72,8 +72,17 @@ pub struct SessionData {
     pub kick: Option<CancellationToken>,
     /// When the last connection ended.
     pub disconnected_at: Option<Instant>,
-    /// Cancels a delayed will when the client comes back in time.
-    pub pending_will: Option<CancellationToken>,
+    /// A will waiting out its delay.
+    pub pending_will: Option<PendingWill>,
+}
+
+/// Controls a will waiting out its MQTT 5 delay.
+#[derive(Debug, Clone, Default)]
+pub struct PendingWill {
+    /// The client came back to its session in time: never publish.
+    pub cancel: CancellationToken,
+    /// The session ended before the delay did: publish now.
+    pub fire: CancellationToken,
 }
 
 impl SessionData {
@@ -149,6 +158,15 @@ impl Session {
         drop(s);
         self.wake.notify_one();
         kept
+    }
+
+    /// True when the client has been away longer than the session expiry.
+    pub fn is_expired(&self) -> bool {
+        let d = self.lock();
+        d.conn_gen == 0
+            && d.expiry_secs != u32::MAX
+            && d.disconnected_at
+                .is_some_and(|t| t.elapsed() >= Duration::from_secs(u64::from(d.expiry_secs)))
     }
 
     /// Messages dropped because the queue was full.

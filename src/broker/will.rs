@@ -5,10 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use super::packets::WillIn;
-use super::session::Session;
+use super::session::{PendingWill, Session};
 use super::{Broker, ListenerCtx};
 use crate::router::message::{Message, Origin, now_ms};
 use crate::router::topic;
@@ -35,15 +33,16 @@ pub fn schedule(
         publish(broker, ctx, will, &owner);
         return;
     }
-    let token = CancellationToken::new();
-    if let Some(old) = session.lock().pending_will.replace(token.clone()) {
-        old.cancel();
+    let pending = PendingWill::default();
+    if let Some(old) = session.lock().pending_will.replace(pending.clone()) {
+        old.cancel.cancel();
     }
     let (broker2, ctx) = (broker.clone(), ctx.clone());
     broker.tracker.spawn(async move {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(u64::from(delay))) => publish(&broker2, &ctx, will, &owner),
-            _ = token.cancelled() => tracing::debug!(client_id = %owner.client_id, "will cancelled: client came back"),
+            _ = pending.fire.cancelled() => publish(&broker2, &ctx, will, &owner),
+            _ = pending.cancel.cancelled() => tracing::debug!(client_id = %owner.client_id, "will cancelled: client came back"),
             _ = broker2.shutdown.cancelled() => {}
         }
     });
@@ -54,9 +53,10 @@ fn publish(broker: &Broker, ctx: &ListenerCtx, will: WillIn, owner: &Owner) {
         tracing::warn!(client_id = %owner.client_id, topic = %will.topic, "will topic invalid; not published");
         return;
     }
-    if !ctx
-        .auth
-        .can_publish(owner.username.as_deref(), &owner.client_id, &will.topic)
+    if !super::strict::client_may_publish(&will.topic)
+        || !ctx
+            .auth
+            .can_publish(owner.username.as_deref(), &owner.client_id, &will.topic)
     {
         tracing::warn!(client_id = %owner.client_id, topic = %will.topic, "will denied by ACL");
         return;

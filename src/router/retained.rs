@@ -33,8 +33,15 @@ impl Retained {
 
     /// Sets the retained message of `msg.topic`: an empty payload deletes it.
     pub fn set(&mut self, msg: &Message) -> Result<(), StoreError> {
+        // `$SYS` figures are republished from scratch at every start; writing them through
+        // would put a flash write on an idle router every sys_interval (Mosquitto does not
+        // persist them either).
+        let store = self
+            .store
+            .as_ref()
+            .filter(|_| !msg.topic.starts_with("$SYS/"));
         if msg.payload.is_empty() {
-            if let Some(s) = &self.store {
+            if let Some(s) = store {
                 s.delete_retained(&msg.topic)?;
             }
             self.by_topic.remove(&msg.topic);
@@ -42,7 +49,7 @@ impl Retained {
         }
         let mut kept = msg.clone();
         kept.retain = true;
-        if let Some(s) = &self.store {
+        if let Some(s) = store {
             s.put_retained(&kept)?;
         }
         self.by_topic.insert(kept.topic.clone(), kept);
@@ -167,8 +174,11 @@ mod tests {
         r.set(&msg("k/1", b"one")).unwrap();
         r.set(&msg("k/2", b"two")).unwrap();
         r.set(&msg("k/1", b"")).unwrap();
+        r.set(&msg("$SYS/broker/uptime", b"9 seconds")).unwrap();
+        assert_eq!(topics(&r, "$SYS/#", 0), ["$SYS/broker/uptime"]);
         drop(r);
         let r = Retained::load(Some(store)).unwrap();
         assert_eq!(topics(&r, "k/#", 0), ["k/2"]);
+        assert!(topics(&r, "$SYS/#", 0).is_empty(), "$SYS is not persisted");
     }
 }
