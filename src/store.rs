@@ -321,18 +321,12 @@ fn decode_logged(key: &[u8], value: &[u8], tree: &str) -> Option<Message> {
     }
 }
 
-/// sled's log segment size. Its write buffers are this large and it keeps
-/// dozens of them: 512 KiB (the default) cost ~21 MiB of RSS on an idle
-/// broker; sessions and retained messages are small records.
-const SEGMENT_SIZE: usize = 64 * 1024;
-
 /// Opens sled and checks the marker record; `Ok(None)` when sled lost every record.
 fn open_checked(dir: &Path) -> sled::Result<Option<sled::Db>> {
     let existed = dir.join("db").metadata().is_ok_and(|m| m.len() > 0);
     let db = sled::Config::new()
         .path(dir)
         .cache_capacity(CACHE_CAPACITY)
-        .segment_size(SEGMENT_SIZE)
         .open()?;
     if existed && db.get(MARKER_KEY)?.is_none() {
         return Ok(None);
