@@ -260,22 +260,10 @@ fn dollar_mismatch(filter: &str, other: &str) -> bool {
     filter.starts_with('$') != other.starts_with('$')
 }
 
-/// MQTT matching of a topic name against a filter.
+/// MQTT matching of a topic name against an ACL filter: the router's rules
+/// (including `$` topics only matching `$` filters), with empty never matching.
 pub fn topic_matches(filter: &str, topic: &str) -> bool {
-    if filter.is_empty() || topic.is_empty() || dollar_mismatch(filter, topic) {
-        return false;
-    }
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
+    !filter.is_empty() && !topic.is_empty() && crate::router::topic::matches(filter, topic)
 }
 
 /// Mosquitto's `mosquitto_sub_matches_acl`: every topic `sub` can match is matched by `acl`.
