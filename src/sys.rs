@@ -193,7 +193,7 @@ pub fn status_text(b: &Broker, bridges: &[Arc<BridgeHandle>]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "edgemq {} up {}s, {} clients connected, {} sessions, {} retained",
+        "edgemq {} up {}s; clients connected: {}, sessions: {}, retained messages: {}",
         env!("CARGO_PKG_VERSION"),
         b.started.elapsed().as_secs(),
         Stats::get(&b.stats.clients_connected),

@@ -55,7 +55,7 @@ fn runs_on_builtin_defaults_without_a_config() {
         code, 0,
         "`edgemq status` finds the defaults daemon too: {err}"
     );
-    assert!(out.contains("2 clients connected"), "{out}");
+    assert!(out.contains("clients connected: 2"), "{out}");
     assert_eq!(d.stop(), 0);
 }
 
@@ -362,7 +362,7 @@ fn status_reads_the_running_daemon() {
     let (code, out, err) = run_to_end(dir.path(), &args, None);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("edgemq "), "{out}");
-    assert!(out.contains("1 clients connected"), "{out}");
+    assert!(out.contains("clients connected: 1"), "{out}");
     assert!(out.contains("no bridges configured"), "{out}");
     assert_eq!(d.stop(), 0);
 
