@@ -13,6 +13,8 @@ pub mod log;
 mod model;
 mod policy;
 mod recover;
+#[cfg(test)]
+mod recycle_tests;
 pub mod segment;
 
 use std::io;

@@ -73,8 +73,10 @@ pub(super) fn recover(dir: &Path, opts: &QueueOptions) -> Result<Recovered, Queu
     let mut last_seq: Option<u64> = None;
     for first in list_segments(dir)? {
         let path = dir.join(segment::file_name(first));
+        let mut stale = false;
         let end = segment::scan(&path, |r| {
             if r.seq < first || last_seq.is_some_and(|l| r.seq <= l) {
+                stale = r.seq < first;
                 return false;
             }
             last_seq = Some(r.seq);
@@ -95,9 +97,13 @@ pub(super) fn recover(dir: &Path, opts: &QueueOptions) -> Result<Recovered, Queu
         })
         .map_err(|e| QueueError::io(&path, e))?;
         if let Some(problem) = end.problem {
-            // The writer extends segments with zeros ahead of the records: a zero tail is the
-            // clean end of a segment, anything else a torn or corrupt one.
-            if tail_is_zero(&path, end.valid_len).map_err(|e| QueueError::io(&path, e))? {
+            // The writer extends segments with zeros ahead of the records, or writes over a
+            // consumed segment's older records: either is the clean end of a segment, anything
+            // else a torn or corrupt one.
+            if stale {
+                tracing::debug!(file = %path.display(), offset = end.valid_len,
+                    "segment ends where a recycled file's older records begin");
+            } else if tail_is_zero(&path, end.valid_len).map_err(|e| QueueError::io(&path, e))? {
                 tracing::debug!(file = %path.display(), offset = end.valid_len, "segment ends in zeros");
             } else {
                 tracing::warn!(file = %path.display(), offset = end.valid_len, file_len = end.file_len,
