@@ -25,6 +25,11 @@ fi
 # Debian's package starts a broker on 1883 where an init system runs; ours start their own.
 (service mosquitto stop || systemctl stop mosquitto) >/dev/null 2>&1 || true
 
+# Everything below is also copied to a log, to print one total at the end.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+exec > >(tee "$log") 2>&1
+
 cargo build --all-targets
 cargo test --all-targets --no-fail-fast
 
@@ -38,3 +43,10 @@ bash tests/packaging/run.sh --all
 bash tests/powercut/queue.sh "${POWERCUT_ROUNDS:-5}"
 bash tests/powercut/store.sh "${POWERCUT_ROUNDS:-5}"
 bash tests/powercut/edge.sh "${POWERCUT_ROUNDS:-5}"
+
+# One closing line for the whole suite: cargo's per-binary results plus the
+# packaging and power-cut scripts' "N passed, M failed" lines.
+sleep 0.2
+passed=$(grep -ohE '(test result: [a-z]+\. )?[0-9]+ passed[;,]' "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -ohE '[0-9]+ passed[;,] [0-9]+ failed' "$log" | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+echo "all: $passed passed, $failed failed"
