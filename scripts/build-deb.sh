@@ -31,28 +31,8 @@ case "$info" in *dynamically*) DEPENDS=", libc6, libgcc-s1" ;; esac
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 
-# A stripped copy of the binary (packages ship without debug info; a debug build is 10x larger).
-# The strip tool must match the binary's architecture; without one the binary goes in as it is.
-stripped_copy() {  # stripped_copy BINARY DEST
-	local info tool
-	info=$(file -bL "$1")
-	case "$info" in
-		*x86-64*) tool=strip ;;
-		*aarch64*) tool=aarch64-linux-gnu-strip ;;
-		*ARM*) tool=arm-linux-gnueabihf-strip ;;
-		*MIPS*) tool=mipsel-linux-gnu-strip ;;
-		*) tool="" ;;
-	esac
-	case "$info" in
-		*", stripped"*) cp "$1" "$2" ;;
-		*) if [ -n "$tool" ] && command -v "$tool" >/dev/null 2>&1; then
-			"$tool" -o "$2" "$1"
-		   else
-			echo "note: no $tool, packaging $1 unstripped" >&2
-			cp "$1" "$2"
-		   fi ;;
-	esac
-}
+# shellcheck source=lib/strip.sh
+. "$(dirname "$0")/lib/strip.sh"
 P=$W/pkg
 install -d "$P/DEBIAN" "$P/usr/bin" "$P/etc/edgemq" "$P/etc/init.d" "$P/lib/systemd/system" \
 	"$P/usr/lib/edgemq" "$P/usr/share/doc/edgemq"
