@@ -12,7 +12,7 @@ pub mod retained;
 pub mod subscriptions;
 pub mod topic;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -40,11 +40,6 @@ pub struct Router {
     subs: RwLock<SubscriptionTree>,
     sessions: RwLock<HashMap<Arc<str>, Arc<Session>>>,
     retained: Mutex<Retained>,
-    /// The broker's own `$SYS` values: retained for subscribers but kept in
-    /// memory only. They change every sys_interval; writing them to the
-    /// store would wear a router's flash and bring back stale figures after
-    /// a restart.
-    sys_retained: Mutex<BTreeMap<Arc<str>, Message>>,
     forwarders: RwLock<Vec<Arc<dyn Forwarder>>>,
     flusher: Option<Flusher>,
     /// Counters.
@@ -68,7 +63,6 @@ impl Router {
             subs: RwLock::new(SubscriptionTree::default()),
             sessions: RwLock::new(HashMap::new()),
             retained: Mutex::new(retained),
-            sys_retained: Mutex::new(BTreeMap::new()),
             forwarders: RwLock::new(Vec::new()),
             flusher,
             stats: RouterStats::default(),
@@ -84,14 +78,8 @@ impl Router {
     pub fn publish(&self, msg: Message) -> Vec<Durable> {
         self.stats.published.fetch_add(1, Ordering::Relaxed);
         let mut durables = Vec::new();
-        if msg.retain && msg.origin == Origin::Broker && msg.topic.starts_with("$SYS/") {
-            let mut sys = lock(&self.sys_retained);
-            if msg.payload.is_empty() {
-                sys.remove(&msg.topic);
-            } else {
-                sys.insert(msg.topic.clone(), msg.clone());
-            }
-        } else if msg.retain {
+        // `$SYS` figures are retained in memory only (Retained::set skips the store for them).
+        if msg.retain {
             if let Err(e) = lock(&self.retained).set(&msg) {
                 tracing::error!(topic = %msg.topic, error = %e, "retained message not stored");
             } else if msg.qos != QoS::AtMostOnce {
@@ -159,14 +147,6 @@ impl Router {
         }
         let mut found = Vec::new();
         lock(&self.retained).matching(filter, now_ms(), &mut found);
-        if filter.starts_with("$SYS") {
-            found.extend(
-                lock(&self.sys_retained)
-                    .values()
-                    .filter(|m| topic::matches(filter, &m.topic))
-                    .cloned(),
-            );
-        }
         for m in found {
             let qos = m.qos.min(opts.qos);
             session.enqueue(Delivery {
@@ -237,6 +217,6 @@ impl Router {
 
     /// Number of retained messages.
     pub fn retained_count(&self) -> usize {
-        lock(&self.retained).len() + lock(&self.sys_retained).len()
+        lock(&self.retained).len()
     }
 }
