@@ -81,7 +81,7 @@ pub struct Client {
     pub(super) aliases_in: HashMap<u16, String>,
     aliases_out: HashMap<Arc<str>, u16>,
     alias_out_max: u16,
-    batch: Vec<(u16, Delivery, bool)>,
+    batch: Vec<(u16, Delivery)>,
     /// A write was abandoned (takeover/shutdown) while the client was not reading.
     stalled: bool,
 }
@@ -217,16 +217,16 @@ impl Client {
                     });
                     id
                 };
-                batch.push((pkid, d, false));
+                batch.push((pkid, d));
             }
         }
-        for (pkid, d, dup) in batch.drain(..) {
+        for (pkid, d) in batch.drain(..) {
             if self
                 .ctx
                 .auth
                 .can_receive(self.username.as_deref(), &self.client_id, &d.msg.topic)
             {
-                self.send_publish(pkid, &d, dup, now);
+                self.send_publish(pkid, &d, false, now);
             } else if pkid != 0 {
                 self.session.lock().take_inflight(pkid);
             }
