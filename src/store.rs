@@ -4,29 +4,28 @@
 //! (spacejam/sled#1452): in a simulated power cut it lost acknowledged data in
 //! most runs. [`Store::flush`] therefore fsyncs sled's files itself. An open
 //! that fails or panics (a corrupt file after a power cut) sets the directory
-//! aside and starts empty, loudly: a broker that never starts is worse than a
+//! aside and starts empty (`open.rs`), loudly: a broker that never starts is worse than a
 //! broker that lost its retained messages.
 //!
 //! Every call here blocks on disk I/O; async callers use `spawn_blocking`.
 
 use std::fs::File;
 use std::io;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tracing::{error, warn};
 
 use crate::router::message::Message;
+use open::{OpenFailure, set_aside, try_open};
+
+mod open;
 
 /// Name of sled's directory inside `data_dir`.
 pub const STORE_DIR: &str = "store";
 /// sled page cache: small, for 256 MB routers.
 pub const CACHE_CAPACITY: u64 = 3 * 1024 * 1024;
-/// How many `store.broken-<ts>[-n]` names to try when setting a store aside.
-const MAX_ASIDE_ATTEMPTS: u32 = 100;
 
 /// A record written (and fsynced) when the store is created, in sled's default tree.
 /// sled 0.34 opens some garbage files as an empty database instead of failing; an
@@ -88,24 +87,20 @@ struct Inner {
     meta: sled::Tree,
 }
 
-/// The outcome of one open attempt: an environment problem is returned as is,
-/// anything else (corruption, panic) is a reason to set the store aside.
-enum OpenFailure {
-    Environment(sled::Error),
-    Broken(String),
-}
-
 impl Store {
     /// Opens `data_dir/store`, setting a corrupt one aside as `store.broken-<unix ts>`.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(io_err("create", data_dir))?;
         warn_if_tmpfs(data_dir);
         let dir = data_dir.join(STORE_DIR);
-        let db = match try_open(&dir) {
+        let db = match try_open(data_dir, &dir) {
             Ok(db) => db,
             Err(OpenFailure::Environment(e)) => return Err(e.into()),
-            Err(OpenFailure::Broken(reason)) => {
-                let aside = set_aside(data_dir, &dir)?;
+            Err(OpenFailure::Broken { reason, aside }) => {
+                let aside = match aside {
+                    Some(aside) => aside,
+                    None => set_aside(data_dir, &dir)?,
+                };
                 error!(
                     store = %dir.display(),
                     moved_to = %aside.display(),
@@ -113,11 +108,11 @@ impl Store {
                     "STORE BROKEN: could not open the store; moved it aside and starting EMPTY \
                      (retained messages and persistent sessions are lost)"
                 );
-                try_open(&dir).map_err(|f| StoreError::Unusable {
+                try_open(data_dir, &dir).map_err(|f| StoreError::Unusable {
                     path: dir.clone(),
                     reason: match f {
                         OpenFailure::Environment(e) => e.to_string(),
-                        OpenFailure::Broken(r) => r,
+                        OpenFailure::Broken { reason, .. } => reason,
                     },
                 })?
             }
@@ -319,82 +314,6 @@ fn decode_logged(key: &[u8], value: &[u8], tree: &str) -> Option<Message> {
             None
         }
     }
-}
-
-/// Opens sled and checks the marker record; `Ok(None)` when sled lost every record.
-fn open_checked(dir: &Path) -> sled::Result<Option<sled::Db>> {
-    let existed = dir.join("db").metadata().is_ok_and(|m| m.len() > 0);
-    let db = sled::Config::new()
-        .path(dir)
-        .cache_capacity(CACHE_CAPACITY)
-        .open()?;
-    if existed && db.get(MARKER_KEY)?.is_none() {
-        return Ok(None);
-    }
-    Ok(Some(db))
-}
-
-fn try_open(dir: &Path) -> Result<sled::Db, OpenFailure> {
-    // sled panics on some corrupt files instead of returning an error.
-    match catch_unwind(AssertUnwindSafe(|| open_checked(dir))) {
-        Ok(Ok(Some(db))) => Ok(db),
-        Ok(Ok(None)) => Err(OpenFailure::Broken(
-            "sled opened it but its marker record is gone: the contents were lost".into(),
-        )),
-        Ok(Err(e)) if is_environment(&e) => Err(OpenFailure::Environment(e)),
-        Ok(Err(e)) => Err(OpenFailure::Broken(e.to_string())),
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(OpenFailure::Broken(format!(
-                "sled panicked while opening: {msg}"
-            )))
-        }
-    }
-}
-
-/// Errors that say nothing about the files' contents: setting the store aside would lose
-/// good data (another process holds the lock, permissions, a full or read-only disk).
-fn is_environment(e: &sled::Error) -> bool {
-    let sled::Error::Io(io) = e else {
-        return false;
-    };
-    matches!(
-        io.kind(),
-        io::ErrorKind::PermissionDenied
-            | io::ErrorKind::StorageFull
-            | io::ErrorKind::ReadOnlyFilesystem
-            | io::ErrorKind::QuotaExceeded
-    ) || io.to_string().contains("could not acquire lock")
-}
-
-/// Renames `dir` to `data_dir/store.broken-<unix ts>` (with a suffix if that exists).
-fn set_aside(data_dir: &Path, dir: &Path) -> Result<PathBuf, StoreError> {
-    let ts = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    for n in 0..MAX_ASIDE_ATTEMPTS {
-        let name = match n {
-            0 => format!("{STORE_DIR}.broken-{ts}"),
-            n => format!("{STORE_DIR}.broken-{ts}-{n}"),
-        };
-        let aside = data_dir.join(name);
-        if aside.exists() {
-            continue;
-        }
-        std::fs::rename(dir, &aside).map_err(io_err("set aside", dir))?;
-        sync_path(data_dir)?;
-        return Ok(aside);
-    }
-    Err(StoreError::Io {
-        op: "set aside",
-        path: dir.to_path_buf(),
-        source: io::Error::new(io::ErrorKind::AlreadyExists, "no free store.broken-* name"),
-    })
 }
 
 /// fsyncs a file or directory by path.
