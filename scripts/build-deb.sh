@@ -25,8 +25,18 @@ if [ -z "${ARCH:-}" ]; then
 		*) echo "build-deb: cannot tell the architecture of $BIN ($info); set ARCH" >&2; exit 1 ;;
 	esac
 fi
+# The glibc the binary needs: its newest versioned symbol reference (readelf reads
+# any architecture); GLIBC_ABI_DT_RELR (packed relocations, build.rs) means 2.36.
+glibc_needed() {
+	local v
+	v=$(readelf -V --wide "$1" | grep -o 'Name: GLIBC_2\.[0-9]*' | sed 's/Name: GLIBC_//' | sort -uV | tail -1)
+	if readelf -V --wide "$1" | grep -q 'Name: GLIBC_ABI_DT_RELR'; then
+		v=$(printf '%s\n2.36\n' "$v" | sort -V | tail -1)
+	fi
+	echo "$v"
+}
 DEPENDS=""
-case "$info" in *dynamically*) DEPENDS=", libc6, libgcc-s1" ;; esac
+case "$info" in *dynamically*) DEPENDS=", libc6 (>= $(glibc_needed "$BIN")), libgcc-s1" ;; esac
 
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT

@@ -145,7 +145,7 @@ impl Inflight {
         self.qos2 = self.by_pkid.values().filter(|p| is_qos2(p.stage)).count();
         let mut kept: Vec<(u16, Pending)> =
             self.by_pkid.iter().map(|(k, p)| (*k, p.clone())).collect();
-        kept.sort_by_key(|(_, p)| p.seq);
+        kept.sort_unstable_by_key(|(_, p)| p.seq);
         kept
     }
 }

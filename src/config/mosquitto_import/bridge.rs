@@ -10,6 +10,7 @@ use super::keys;
 use super::listener::{DEFAULT_PORT, path_value};
 use super::reader::Directive;
 use super::{not_carried, note, parse_bool};
+use crate::config::Config;
 use crate::config::model::{Bridge, BridgeTls, Direction, Protocol, Secret, TopicRule};
 use crate::config::units::Dur;
 
@@ -49,10 +50,15 @@ impl BridgeDraft {
     /// edgemq accepts that is not in `taken`.
     pub fn new(name: &str, taken: &[&str], origin: &Directive) -> Result<Self> {
         let edgemq_name = edgemq_name(name, taken);
-        let mut t = toml::Table::new();
-        t.insert("name".into(), edgemq_name.clone().into());
-        t.insert("addresses".into(), toml::Value::Array(Vec::new()));
-        let bridge: Bridge = t.try_into().context("building a default bridge")?;
+        // Through the same deserializer as a config file (`Table::try_into`
+        // compiled a second copy of every config visitor: ~60 KiB). The name
+        // needs no escaping: `edgemq_name` keeps only A-Z a-z 0-9 _ -.
+        let text = format!("[[bridge]]\nname = \"{edgemq_name}\"\naddresses = []\n");
+        let bridge = toml::from_str::<Config>(&text)
+            .context("building a default bridge")?
+            .bridges
+            .pop()
+            .context("building a default bridge: no bridge parsed")?;
         let mut notes = vec![format!("# from `{}` [{}]", origin.echo(), origin.loc())];
         if edgemq_name != name {
             notes.push(note(&format!(

@@ -154,7 +154,9 @@ pub fn list_conf_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
             name.len() > INCLUDE_SUFFIX.len() && name.ends_with(INCLUDE_SUFFIX) && p.is_file()
         })
         .collect();
-    files.sort_by(|a, b| mosquitto_order(a.as_os_str().as_bytes(), b.as_os_str().as_bytes()));
+    files.sort_unstable_by(|a, b| {
+        mosquitto_order(a.as_os_str().as_bytes(), b.as_os_str().as_bytes())
+    });
     Ok(files)
 }
 
