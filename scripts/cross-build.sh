@@ -6,14 +6,16 @@
 #   scripts/cross-build.sh armv7-unknown-linux-musleabihf   # one (or several) targets
 #   SETUP_ONLY=1 scripts/cross-build.sh ...      # install toolchains only
 #   NO_SMOKE=1   scripts/cross-build.sh ...      # build, no qemu smoke test
-#   STD_FEATURES="backtrace panic-unwind" ...    # std features of -Zbuild-std (musl targets);
+#   STD_FEATURES="backtrace panic-unwind" ...    # std features of -Zbuild-std (every target);
 #                 default optimize_for_size: no backtrace symbolizer (gimli, addr2line, demangler:
 #                 ~65 KiB on armv7), smaller std algorithms; panics still print their message
 #
 # How (why each step exists is noted where it happens):
 #   - compiler: Debian's rustc-web (/usr/bin/rustc, sysroot /usr), not rustup's, because
 #     its source package (rust-web-src) matches it exactly for -Zbuild-std;
-#   - glibc target (armv7-unknown-linux-gnueabihf, the armhf .deb): Debian's prebuilt std;
+#   - glibc target (armv7-unknown-linux-gnueabihf, the armhf .deb): glibc from Debian's armhf cross
+#     packages; its std is built with -Zbuild-std like the others (Debian's prebuilt one is
+#     larger: opt-level 3, backtrace symbolizer);
 #   - musl targets (static, OpenWRT and Armbian alike): std built with -Zbuild-std, musl's
 #     crt/libc from Debian's musl-dev .deb; mipsel needs a soft-float musl built from source
 #     (Debian's mipsel musl is hard-float, OpenWRT's MT7621 ABI is soft-float);
@@ -197,8 +199,13 @@ write_cargo_config() {
         *gnueabihf) echo "runner = \"$(qemu_of "$T") -L /usr/$G\"" ;;
         *) echo "runner = \"$(qemu_of "$T")\"" ;;
       esac
-      # tier-3 MIPS musl defaults to dynamic linking; OpenWRT wants one static file
-      [ "$T" = mipsel-unknown-linux-musl ] && echo 'rustflags = ["-C", "target-feature=+crt-static"]'
+      # No unwind tables: the release profile aborts on panic, so nothing unwinds, and
+      # .eh_frame/.ARM.exidx were up to 390 KiB of the binary (aarch64). The cost: no
+      # backtrace on a panic, which a stripped binary could not symbolize anyway.
+      # Tier-3 MIPS musl defaults to dynamic linking; OpenWRT wants one static file.
+      rf='"-C", "force-unwind-tables=no"'
+      [ "$T" = mipsel-unknown-linux-musl ] && rf="$rf, \"-C\", \"target-feature=+crt-static\""
+      echo "rustflags = [$rf]"
       echo
     done
     echo "[env]"
@@ -219,7 +226,8 @@ write_cargo_config() {
 
 build_target() {  # <target> -> prints the binary path
   local T=$1 cfg=$2 extra=()
-  case $T in *musl*) extra=(-Zbuild-std=std,panic_abort "-Zbuild-std-features=${STD_FEATURES-optimize_for_size}") ;; esac
+  # every target: std built for size and without the backtrace symbolizer (see STD_FEATURES)
+  extra=(-Zbuild-std=std,panic_abort "-Zbuild-std-features=${STD_FEATURES-optimize_for_size}")
   ( cd "$ROOT" &&
     RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 \
       /usr/bin/cargo --config "$cfg" build --release --locked --target "$T" \
