@@ -16,6 +16,7 @@ pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod json;
 pub mod queue;
 pub mod router;
 pub mod server;

@@ -10,7 +10,7 @@ const USAGE: &str = "usage:
   edgemq run [-c PATH]              run the broker and its bridges in the foreground
   edgemq check [-c PATH]            validate a config file
   edgemq passwd [-D] FILE USER      add, update (-D: delete) a user in a password file
-  edgemq status [-c PATH]           print each bridge's state, read from the running daemon
+  edgemq status [-c PATH] [--json]  print each bridge's state, read from the running daemon
   edgemq import-mosquitto FILE      print the edgemq TOML equivalent of a mosquitto.conf
   edgemq --version";
 
@@ -47,11 +47,13 @@ fn parse(mut p: lexopt::Parser) -> Result<Command, lexopt::Error> {
     };
     let mut config: Option<PathBuf> = None;
     let mut delete = false;
+    let mut json = false;
     let mut positional: Vec<String> = Vec::new();
     while let Some(arg) = p.next()? {
         match arg {
             Short('c') | Long("config") => config = Some(p.value()?.into()),
             Short('D') if sub == "passwd" => delete = true,
+            Long("json") if sub == "status" => json = true,
             Value(v) => positional.push(v.string()?),
             other => return Err(other.unexpected()),
         }
@@ -67,7 +69,9 @@ fn parse(mut p: lexopt::Parser) -> Result<Command, lexopt::Error> {
     Ok(match sub.as_str() {
         "run" => want(0).map(|_| -> Command { Box::new(move || cli::run::main(config)) })?,
         "check" => want(0).map(|_| -> Command { Box::new(move || cli::check::main(config)) })?,
-        "status" => want(0).map(|_| -> Command { Box::new(move || cli::status::main(config)) })?,
+        "status" => {
+            want(0).map(|_| -> Command { Box::new(move || cli::status::main(config, json)) })?
+        }
         "passwd" => {
             want(2)?;
             let user = positional.pop().unwrap_or_default();

@@ -1,6 +1,11 @@
 //! `$SYS/broker/...` topics as Mosquitto publishes them (retained, only when
 //! a value changed, every `sys_interval`), the session-expiry sweep, and the
 //! status socket in data_dir that `edgemq status` reads.
+//!
+//! Status protocol: the client may write one request line, `json` or `text`,
+//! then shut down its write half; the daemon answers and closes. No request
+//! (EOF, silence, or anything else) means text, so `socat - UNIX-CONNECT:...`
+//! keeps working.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -8,19 +13,28 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
 
 use crate::bridge::BridgeHandle;
 use crate::broker::stats::Stats;
 use crate::broker::{Broker, persist};
 use crate::config::Config;
+use crate::json::Json;
 use crate::router::message::{Message, Origin, QoS, now_ms};
 
 /// File name of the status socket inside data_dir.
 pub const STATUS_SOCKET: &str = "edgemq.status.sock";
 /// Sessions are checked for expiry at least this often.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// How long the status socket waits for a request line before answering in text.
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long the status socket may take to write its answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest request line read (`json\n` with room to spare).
+const REQUEST_MAX: usize = 16;
+/// The request line asking for [`status_json`].
+pub const REQUEST_JSON: &str = "json";
 
 /// Path of the status socket for `data_dir`.
 pub fn status_socket(data_dir: &Path) -> PathBuf {
@@ -79,11 +93,29 @@ async fn serve_status(l: UnixListener, broker: Arc<Broker>, bridges: Vec<Arc<Bri
             r = l.accept() => r,
         };
         if let Ok((mut s, _)) = accepted {
-            let text = status_text(&broker, &bridges);
-            let _ =
-                tokio::time::timeout(Duration::from_secs(2), s.write_all(text.as_bytes())).await;
+            let req = tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut s)).await;
+            let answer = match req {
+                Ok(r) if r.trim_ascii() == REQUEST_JSON.as_bytes() => {
+                    status_json(&broker, &bridges)
+                }
+                _ => status_text(&broker, &bridges),
+            };
+            let _ = tokio::time::timeout(ANSWER_TIMEOUT, s.write_all(answer.as_bytes())).await;
         }
     }
+}
+
+/// Reads the request line: up to a newline, EOF or [`REQUEST_MAX`] bytes.
+async fn read_request(s: &mut tokio::net::UnixStream) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(REQUEST_MAX);
+    let mut chunk = [0u8; REQUEST_MAX];
+    while buf.len() < REQUEST_MAX && !buf.contains(&b'\n') {
+        match s.read(&mut chunk[..REQUEST_MAX - buf.len()]).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    buf
 }
 
 /// Ends persistent sessions whose client stayed away longer than their expiry.
@@ -230,4 +262,45 @@ pub fn status_text(b: &Broker, bridges: &[Arc<BridgeHandle>]) -> String {
         );
     }
     t
+}
+
+/// What `edgemq status --json` prints: the figures of [`status_text`], with
+/// `null` where the text shows "-". Times are ages as well as epoch ms, since
+/// a router without an RTC may not know the date.
+pub fn status_json(b: &Broker, bridges: &[Arc<BridgeHandle>]) -> String {
+    let mut j = Json::new();
+    j.begin(None, '{');
+    j.field("version", env!("CARGO_PKG_VERSION"));
+    j.field("uptime_s", b.started.elapsed().as_secs());
+    j.field("clients", Stats::get(&b.stats.clients_connected) as u64);
+    j.field("sessions", b.router.sessions().len() as u64);
+    j.field("retained", b.router.retained_count() as u64);
+    j.begin(Some("bridges"), '[');
+    for br in bridges {
+        let s = br.status();
+        let since = (s.since_ms > 0).then_some(s.since_ms);
+        j.begin(None, '{');
+        j.field("name", s.name.as_str());
+        j.field("connected", s.connected);
+        j.field("address", s.address.as_deref());
+        j.field("since_ms", since);
+        j.field(
+            "since_s_ago",
+            since.map(|t| now_ms().saturating_sub(t) / 1000),
+        );
+        j.field("last_error", s.last_error.as_deref());
+        j.field("queue_messages", s.queue_messages);
+        j.field("queue_bytes", s.queue_bytes);
+        j.field("oldest_age_ms", s.oldest_age_ms);
+        j.field("sent", s.sent);
+        j.field("acked", s.acked);
+        j.field("dropped", s.dropped);
+        j.field("duplicates", s.duplicates);
+        j.end('}');
+    }
+    j.end(']');
+    j.end('}');
+    let mut out = j.finish();
+    out.push('\n');
+    out
 }

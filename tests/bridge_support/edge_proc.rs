@@ -147,6 +147,9 @@ impl EdgeProc {
             return String::new();
         };
         let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        // asking for text spares the daemon's wait for a request line
+        let _ = std::io::Write::write_all(&mut s, b"text\n");
+        let _ = s.shutdown(std::net::Shutdown::Write);
         let mut text = String::new();
         let _ = s.read_to_string(&mut text);
         text

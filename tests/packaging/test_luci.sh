@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # luci-app-edgemq: the view edits exactly the UCI schema (UCI.md and the loader's table, both
 # ways), edgemq check accepts what it writes, the JS parses, menu.d/acl.d are valid and agree
-# with the rpcd status plugin, which returns JSON from `edgemq status`.
+# with the rpcd status plugin, which returns `edgemq status --json` of a real daemon, and the
+# view renders that answer as a table.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 echo "LuCI app (openwrt-package/luci-app-edgemq)"
@@ -30,7 +31,7 @@ if need node; then
 		'new Function(require("fs").readFileSync(process.argv[1], "utf8"))' "$JS"
 fi
 for f in "$LUCI"/root/usr/share/luci/menu.d/*.json "$LUCI"/root/usr/share/rpcd/acl.d/*.json; do
-	check "$(basename "$(dirname "$f")")/$(basename "$f") is valid JSON" python3 -m json.tool "$f" >/dev/null
+	check "$(basename "$(dirname "$f")")/$(basename "$f") is valid JSON" sh -c 'python3 -m json.tool "$1" >/dev/null' _ "$f"
 done
 check "menu entry points at view edgemq/config, which exists" python3 - "$LUCI" <<'P'
 import json, sys, pathlib
@@ -50,15 +51,70 @@ obj = re.search(r"object:\s*'(\w+)'", js).group(1); meth = re.search(r"method:\s
 assert meth in acl["read"]["ubus"][obj], (obj, meth)
 P
 
-# the rpcd plugin, with jshn and edgemq stubbed
-cat > "$T/edgemq" <<'F'
-#!/bin/sh
-echo "bridge central: connected since 2026-01-01T00:00:00Z, queue 3 msgs / 420 B, oldest 2s \"q\""
+# The rpcd plugin (jshn stubbed) runs the real `edgemq status --json` against a real daemon
+# whose bridge points at a closed port, and the view renders its answer (under node).
+BIN=$(find_binary) || { not_ok "no edgemq binary for the rpcd plugin test"; finish; }
+PORT=$(free_port); CLOSED=$(free_port)
+cat > "$T/edgemq.toml" <<F
+data_dir = "$T/data"
+[[listener]]
+bind = "127.0.0.1:$PORT"
+allow_anonymous = true
+[[bridge]]
+name = "central"
+addresses = ["127.0.0.1:$CLOSED"]
+client_id = "GW-LUCI"
+[[bridge.topic]]
+pattern = "meters/#"
+direction = "out"
+qos = 1
 F
-chmod +x "$T/edgemq"
 sed -e "s|/usr/share/libubox/jshn.sh|$ROOT/tests/packaging/stubs/usr/share/libubox/jshn.sh|" \
-    -e "s|/usr/bin/edgemq|$T/edgemq|" "$ROOT/openwrt-package/edgemq/files/edgemq.rpcd" > "$T/rpcd"
+    -e "s|/usr/bin/edgemq|$BIN|" -e "s|/etc/config/edgemq|$T/edgemq.toml|" \
+    "$ROOT/openwrt-package/edgemq/files/edgemq.rpcd" > "$T/rpcd"
 check "rpcd plugin lists method status" sh -c "sh '$T/rpcd' list | python3 -c 'import json,sys; assert \"status\" in json.load(sys.stdin)'"
-check "rpcd plugin status returns edgemq status output as JSON" sh -c \
-	"echo '{}' | sh '$T/rpcd' call status | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r[\"code\"]==0 and \"queue 3 msgs\" in r[\"output\"], r'"
+"$BIN" run -c "$T/edgemq.toml" 2> "$T/daemon.log" &
+DAEMON_PID=$!
+trap 'kill -KILL "$DAEMON_PID" 2>/dev/null; rm -rf "$T"' EXIT
+if wait_port "$PORT" "$DAEMON_PID"; then
+	queued=0
+	if need mosquitto_pub; then
+		for i in 1 2 3; do mosquitto_pub -h 127.0.0.1 -p "$PORT" -q 1 -t meters/power -m "$i"; done
+		queued=3
+	fi
+	echo '{}' | sh "$T/rpcd" call status > "$T/status.json"
+	check "rpcd plugin status returns the daemon's JSON: bridge central, disconnected, $queued queued" \
+		python3 - "$T/status.json" "$CLOSED" "$queued" <<'P'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["code"] == 0 and "error" not in r, r
+b = r["status"]["bridges"]
+assert [x["name"] for x in b] == ["central"], b
+b = b[0]
+assert b["connected"] is False and b["address"] == "127.0.0.1:" + sys.argv[2], b
+assert b["last_error"] and b["queue_messages"] == int(sys.argv[3]), b
+P
+	if need node; then
+		node "$ROOT/tests/packaging/render_luci_status.js" "$JS" < "$T/status.json" > "$T/view.txt" 2>&1
+		check "the view renders one table row for bridge central, disconnected, $queued messages" \
+			grep -q "^tr(tr): central | disconnected (last address 127.0.0.1:$CLOSED) since .* ago: .* | $queued messages, " "$T/view.txt"
+		check "the view has a header row and no warning" sh -c \
+			"grep -q '^tr(tr table-titles): Bridge | State | Queued | Oldest' '$T/view.txt' && ! grep -q warning '$T/view.txt'"
+	fi
+	kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID"
+	check "daemon stopped cleanly" test $? -eq 0
+else
+	not_ok "daemon did not start:"; sed 's/^/      /' "$T/daemon.log"
+	kill -KILL "$DAEMON_PID" 2>/dev/null
+fi
+echo '{}' | sh "$T/rpcd" call status > "$T/down.json"
+check "rpcd plugin without a daemon: code 2 and an error saying it is not running" python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["code"] == 2 and "not running" in r["error"] and "status" not in r, r' "$T/down.json"
+if need node; then
+	node "$ROOT/tests/packaging/render_luci_status.js" "$JS" < "$T/down.json" > "$T/view.txt" 2>&1
+	check "the view says the daemon is not running" \
+		grep -q "^p(alert-message warning): edgemq is not running, or did not answer: .*not running" "$T/view.txt"
+fi
 finish

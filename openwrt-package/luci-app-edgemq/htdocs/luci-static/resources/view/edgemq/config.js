@@ -15,6 +15,9 @@ var callStatus = rpc.declare({
 	expect: { }
 });
 
+// How often the status section asks the daemon again.
+var STATUS_POLL_S = 5;
+
 var DURATION = /^\d+\s*(ms|s|m|h|d|w)?$/;
 var SIZE = /^\d+\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i;
 
@@ -37,15 +40,49 @@ function enabledFlag(s) {
 	return o;
 }
 
+// One row per bridge from `edgemq status --json` (via the rpcd plugin), or why there is none.
+function bridgeRow(b) {
+	var addr = b.address || '-';
+	var state = b.connected
+		? _('connected to %s since %t ago').format(addr, b.since_s_ago || 0)
+		: _('disconnected (last address %s)').format(addr) +
+		  (b.since_s_ago != null ? _(' since %t ago').format(b.since_s_ago) : '') +
+		  (b.last_error ? ': ' + b.last_error : '');
+	return E('tr', { 'class': 'tr' }, [
+		E('td', { 'class': 'td', 'data-title': _('Bridge') }, b.name),
+		E('td', { 'class': 'td', 'data-title': _('State') }, state),
+		E('td', { 'class': 'td', 'data-title': _('Queued') },
+			_('%d messages, %1024.2mB').format(b.queue_messages, b.queue_bytes)),
+		E('td', { 'class': 'td', 'data-title': _('Oldest') },
+			b.oldest_age_ms != null ? '%t'.format(Math.floor(b.oldest_age_ms / 1000)) : '-'),
+		E('td', { 'class': 'td', 'data-title': _('Sent') }, String(b.sent)),
+		E('td', { 'class': 'td', 'data-title': _('Acked') }, String(b.acked)),
+		E('td', { 'class': 'td', 'data-title': _('Dropped') }, String(b.dropped)),
+		E('td', { 'class': 'td', 'data-title': _('Duplicates') }, String(b.duplicates))
+	]);
+}
+
 function renderStatus(res) {
-	var out = (res && res.output) ? res.output : _('No status available');
-	var ok = res && res.code === 0;
-	return E('div', { 'class': 'cbi-section' }, [
+	var st = res && res.status;
+	if (!st || !Array.isArray(st.bridges))
+		return E('div', { 'class': 'cbi-section', 'id': 'edgemq-status' }, [
+			E('h3', _('Bridge status')),
+			E('p', { 'class': 'alert-message warning' },
+				_('edgemq is not running, or did not answer: %s').format((res && res.error) || _('no answer')))
+		]);
+	var head = [ _('Bridge'), _('State'), _('Queued'), _('Oldest'), _('Sent'), _('Acked'), _('Dropped'), _('Duplicates') ];
+	var rows = st.bridges.map(bridgeRow);
+	if (!rows.length)
+		rows.push(E('tr', { 'class': 'tr placeholder' },
+			E('td', { 'class': 'td', 'colspan': head.length }, _('No bridges configured'))));
+	return E('div', { 'class': 'cbi-section', 'id': 'edgemq-status' }, [
 		E('h3', _('Bridge status')),
-		E('p', { 'class': ok ? '' : 'alert-message warning' },
-			ok ? _('State, queue depth and oldest queued message of each bridge, read from the running daemon.')
-			   : _('The daemon did not answer (is edgemq running?)')),
-		E('pre', { 'id': 'edgemq-status' }, out)
+		E('p', {}, _('edgemq %s, up %t, %d clients connected').format(st.version, st.uptime_s, st.clients)),
+		E('table', { 'class': 'table' }, [
+			E('tr', { 'class': 'tr table-titles' }, head.map(function(h) {
+				return E('th', { 'class': 'th' }, h);
+			}))
+		].concat(rows))
 	]);
 }
 
@@ -275,12 +312,12 @@ return view.extend({
 		o = s.option(form.Flag, 'coalesce', _('Coalesce'), _('While queued, keep only the newest message per topic.'));
 
 		return m.render().then(function(mapEl) {
-			var statusEl = renderStatus(data[1]);
+			var statusEl = E('div', {}, renderStatus(data[1]));
 			poll.add(function() {
 				return L.resolveDefault(callStatus(), {}).then(function(res) {
-					dom.content(statusEl, renderStatus(res).childNodes);
+					dom.content(statusEl, renderStatus(res));
 				});
-			}, 10);
+			}, STATUS_POLL_S);
 			return E([], [statusEl, mapEl]);
 		});
 	}
