@@ -11,11 +11,13 @@ for cmd in mosquitto mosquitto_pub mosquitto_sub mosquitto_passwd openssl; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
 done
 [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+# node runs the LuCI view's status rendering in tests/packaging/test_luci.sh
+command -v node >/dev/null 2>&1 || missing+=(node)
 if [ "${#missing[@]}" -gt 0 ]; then
-  echo "test.sh: installing mosquitto, mosquitto-clients, openssl (missing: ${missing[*]})"
+  echo "test.sh: installing mosquitto, mosquitto-clients, openssl, nodejs (missing: ${missing[*]})"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
-    mosquitto mosquitto-clients openssl >/dev/null
+    mosquitto mosquitto-clients openssl nodejs >/dev/null
 fi
 export PATH="$PATH:/usr/sbin"
 if ! python3 -c 'import paho.mqtt.client' 2>/dev/null; then
