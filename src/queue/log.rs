@@ -247,7 +247,7 @@ impl Writer {
         drop(st);
         let outcome = result.map(|_| ());
         for w in chunk.into_iter().filter_map(|i| i.waiter) {
-            let _ = w.send(outcome.clone());
+            w.send(&outcome);
         }
     }
 
