@@ -141,7 +141,9 @@ impl Forwarder for BridgeHandle {
         }
         let route = self.rules.outbound(&msg.topic, msg.qos)?;
         let mut out = msg.clone();
-        out.topic = Arc::from(route.remote_topic.as_str());
+        if route.remote_topic != *msg.topic {
+            out.topic = Arc::from(route.remote_topic.as_str());
+        }
         out.qos = route.qos;
         let record = Record {
             coalesce_key: route

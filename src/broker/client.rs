@@ -116,6 +116,7 @@ pub async fn run(conn: Connection, broker: Arc<Broker>, ctx: Arc<ListenerCtx>, a
 impl Client {
     async fn serve(&mut self) -> End {
         let mut deadline = Instant::now() + self.keep_alive;
+        let mut paused = false;
         loop {
             if let Some(end) = self.ack_ready() {
                 return end;
@@ -155,11 +156,12 @@ impl Client {
                 (room, more)
             };
             // Too many publishes awaiting their acks: stop reading (backpressure).
-            // The client's silence is then ours, so keepalive restarts once we read again.
+            // The client's silence is then ours: keepalive restarts once we read again.
             let reading = !self.pending.is_full();
-            if !reading {
+            if reading && std::mem::take(&mut paused) {
                 deadline = Instant::now() + self.keep_alive;
             }
+            paused |= !reading;
             tokio::select! {
                 biased;
                 _ = self.kick.cancelled() => return End::Takeover,
@@ -181,7 +183,7 @@ impl Client {
                         return self.violation(code, e.to_string());
                     }
                 },
-                _ = tokio::time::sleep_until(deadline), if !self.keep_alive.is_zero() => return End::KeepAlive,
+                _ = tokio::time::sleep_until(deadline), if reading && !self.keep_alive.is_zero() => return End::KeepAlive,
                 _ = std::future::ready(()), if more => {}
                 _ = self.session.wake.notified(), if room => {}
             }
