@@ -197,6 +197,8 @@ table() {
     e=$(E ingest_always_rate) m=$(E unbridged_rate); row "… edgemq always against edgemq unbridged, window 64 (ratio column)" rate "$e" "$m" "≥ 0.8×" "$(check 'e >= 0.8 * m' "$e" "$m")"
     e=$(E unbridged_rate) m=$(M unbridged_rate); row "same workload, topic not bridged, window 64" rate "$e" "$m" "reference" "—"
     e=$(E ingest_outage_rate) m=$(M ingest_outage_rate); row "bridge, durability outage, same workload, window 64 (cost of always)" rate "$e" "$m" "reported" "—"
+    e=$(E ingest_always_cpu_us_per_msg) m=$(M ingest_always_cpu_us_per_msg); row "… broker CPU per message, always, window 64 (publish to delivered at the central broker)" us1 "$e" "$m" "reported" "—"
+    e=$(E unbridged_cpu_us_per_msg) m=$(M unbridged_cpu_us_per_msg); row "… broker CPU per message, unbridged, window 64" us1 "$e" "$m" "reported" "—"
     local w=_w$BIG_WINDOW
     e=$(E ingest_always${w}_rate) m=$(M ingest_always${w}_rate) x=$(E unbridged${w}_rate)
     row "bridge, durability always, publisher window $BIG_WINDOW" rate "$e" "$m" "≥ 20,000 and ≥ 0.8× unbridged" "$(check 'e >= 20000 && e >= 0.8 * x' "$e" "" "$x")"
@@ -204,6 +206,7 @@ table() {
     e=$(E unbridged${w}_rate) m=$(M unbridged${w}_rate); row "same workload, topic not bridged, window $BIG_WINDOW" rate "$e" "$m" "reference" "—"
     e=$(E ingest_outage${w}_rate) m=$(M ingest_outage${w}_rate); row "bridge, durability outage, window $BIG_WINDOW" rate "$e" "$m" "reported" "—"
     e=$(E ingest_always${w}_cpu_us_per_msg) m=$(M ingest_always${w}_cpu_us_per_msg); row "… broker CPU per message, always, window $BIG_WINDOW" us1 "$e" "$m" "reported" "—"
+    e=$(E unbridged${w}_cpu_us_per_msg) m=$(M unbridged${w}_cpu_us_per_msg); row "… broker CPU per message, unbridged, window $BIG_WINDOW" us1 "$e" "$m" "reported" "—"
     e=$(E ingest_always${w}_disk_per_msg) m=$(M ingest_always${w}_disk_per_msg); row "… disk bytes per bridged message, always, window $BIG_WINDOW" b "$e" "$m" "≤ 768 B (3× payload)" "$(check 'e <= 768' "$e")"
     e=$(E replay_always_rate) m=$(M replay_always_rate) x=$(E replay_always_lost)
     row "bridge replay of $(n 100000) queued messages to a local Mosquitto central, msg/s" rate "$e" "$m" "≥ 20,000, zero lost" "$(check 'e >= 20000 && x == 0' "$e" "" "$x")"

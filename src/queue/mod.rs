@@ -27,7 +27,7 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::config::model::Durability;
 use crate::router::forward::{Durable, ForwardError};
-use entry::{NewRecord, Place, Reason};
+use entry::{NewRecord, Pick, Place, Reason};
 use index::Index;
 pub use model::{
     Commit, DEFAULT_SEGMENT_BYTES, MIN_SEGMENT_BYTES, QueueError, QueueOptions, QueueStats, Record,
@@ -36,6 +36,8 @@ pub use model::{
 
 /// Bounds open() puts on segment_bytes: offsets inside a segment are stored as u32.
 const SEGMENT_BYTES_RANGE: (u64, u64) = (4 << 10, 1 << 30);
+/// Bytes read back from a segment with one read while draining a backlog.
+const READ_RUN_MAX: u64 = 256 << 10;
 /// Drops are logged at most this often (with the count since the last line).
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -184,6 +186,40 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Reads each run of consecutive on-disk records among `picks` with one read, into their data
+/// (a backlog drains with a read per batch, not per record). A run that fails to read is left
+/// to the per-record reads, which report the record that is bad.
+fn prefetch(dir: &Path, st: &mut Inner, picks: &mut [Pick]) {
+    let on_disk = |p: &Pick| match (&p.data, p.place) {
+        (None, Place::Disk { seg, offset }) => Some((seg, offset)),
+        _ => None,
+    };
+    let mut i = 0;
+    while i < picks.len() {
+        let Some((seg, start)) = on_disk(&picks[i]) else {
+            i += 1;
+            continue;
+        };
+        let (mut j, mut end) = (i + 1, start + picks[i].len);
+        while j < picks.len() && end - start < READ_RUN_MAX {
+            match on_disk(&picks[j]) {
+                Some((s, o)) if s == seg && o == end => end += picks[j].len,
+                _ => break,
+            }
+            j += 1;
+        }
+        if j - i >= 2 {
+            let lens: Vec<u64> = picks[i..j].iter().map(|p| p.len).collect();
+            if let Ok(run) = log::read_run(dir, &mut st.reader, seg, start, &lens) {
+                for (p, d) in picks[i..j].iter_mut().zip(run) {
+                    p.data = Some(d);
+                }
+            }
+        }
+        i = j;
+    }
+}
+
 fn spill(st: &mut Inner) {
     for (seq, enqueued_ms, key, data) in st.index.spill() {
         st.pending
@@ -294,7 +330,8 @@ impl Queue {
     /// ones; advances the send cursor.
     pub fn next_batch(&self, max: usize) -> Vec<(u64, Record)> {
         let mut st = self.shared.lock();
-        let picks = st.index.take_batch(max, now_ms());
+        let mut picks = st.index.take_batch(max, now_ms());
+        prefetch(&self.shared.dir, &mut st, &mut picks);
         let mut out = Vec::with_capacity(picks.len());
         for p in picks {
             let data = match (p.data, p.place) {
