@@ -4,6 +4,8 @@
 //! A forwarder registered with the real in-process router holds the
 //! durability of every message (as a slow bridge queue would).
 
+// Only the raw client of the shared helpers is used here.
+#[allow(unused_imports)]
 mod common;
 
 use std::sync::{Arc, Mutex};
