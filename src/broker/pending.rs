@@ -3,11 +3,13 @@
 //! order, with the counts the receive-maximum check and the QoS 2 duplicate
 //! check need kept up to date instead of scanned per PUBLISH.
 //!
-//! Memory: one [`PendingAck`] is 40 bytes in the deque plus, per bridge that
-//! took the message, a `Durable` (one heap allocation for its `Vec`, and the
-//! oneshot channel's shared state, about 100 bytes). A window of 1,024
-//! unacknowledged publishes thus holds about 150 KiB per client while a
-//! flush runs; [`MAX_PENDING_ACKS`] caps it.
+//! Memory: one [`PendingAck`] is 32 bytes in the deque, plus, when a bridge
+//! took the message, its `Vec` of one `Durable` (a 32-byte allocation) and
+//! the oneshot channel it points to (about 128 bytes): about 200 bytes per
+//! unacknowledged publish, so about 200 KiB for a publisher keeping 1,024 in
+//! flight and 800 KiB at [`MAX_PENDING_ACKS`]. (The bridge queue holds each
+//! record's frame, payload + about 50 bytes, in its write batch until the
+//! fdatasync; that is the queue's memory, bounded by its own limits.)
 
 use std::collections::{HashSet, VecDeque};
 
@@ -19,7 +21,7 @@ use crate::router::message::QoS;
 /// MQTT 3.1.1 sets no inbound limit (v5 clients are held to
 /// `limits.receive_maximum` and disconnected beyond it), and packet ids would
 /// allow 65,535; 4,096 lets a pipelining publisher fill several group commits
-/// of the bridge queue while keeping a client's waiting acks near 600 KiB.
+/// of the bridge queue while keeping a client's waiting acks under 1 MiB.
 pub const MAX_PENDING_ACKS: usize = 4096;
 
 /// An incoming QoS 1/2 publish waiting for its acknowledgement.

@@ -310,6 +310,29 @@ mod tests {
     }
 
     #[test]
+    fn a_run_is_read_with_one_read_and_checked_per_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(file_name(0));
+        let mut buf = write_records(&path, 4);
+        let one = frame_len(Some("k/1"), 6);
+        let file = File::open(&path).unwrap();
+        let run = read_run(&file, one, &[one, one, one]).unwrap();
+        let seqs: Vec<u64> = run.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
+        assert_eq!(&run[2].data[..], b"data 3");
+        // A flipped byte in the middle record fails the run.
+        let mid = (2 * one + one - 1) as usize;
+        buf[mid] ^= 0xff;
+        File::create(&path).unwrap().write_all(&buf).unwrap();
+        let file = File::open(&path).unwrap();
+        assert!(matches!(
+            read_run(&file, one, &[one, one, one]),
+            Err(ReadError::Corrupt("CRC mismatch"))
+        ));
+        assert!(read_at(&file, one, one).is_ok());
+    }
+
+    #[test]
     fn torn_and_flipped_tails_stop_the_scan() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(file_name(0));
