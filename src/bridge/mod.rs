@@ -15,6 +15,7 @@ pub mod session;
 pub mod status;
 pub mod uplink;
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -141,14 +142,12 @@ impl Forwarder for BridgeHandle {
         }
         let route = self.rules.outbound(&msg.topic, msg.qos)?;
         let mut out = msg.clone();
-        if route.remote_topic != *msg.topic {
-            out.topic = Arc::from(route.remote_topic.as_str());
+        if let Cow::Owned(remote) = &route.remote_topic {
+            out.topic = Arc::from(remote.as_str());
         }
         out.qos = route.qos;
         let record = Record {
-            coalesce_key: route
-                .coalesce
-                .then(|| Arc::from(route.remote_topic.as_str())),
+            coalesce_key: route.coalesce.then(|| Arc::from(&*route.remote_topic)),
             enqueued_ms: now_ms(),
             data: out.to_bytes(),
         };
