@@ -15,6 +15,7 @@ pub mod session;
 pub mod status;
 pub mod uplink;
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -25,8 +26,8 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::model::Bridge;
-use crate::queue::{Queue, QueueError, QueueOptions, Record};
-use crate::router::forward::{Durable, ForwardError, Forwarder};
+use crate::queue::{Queue, QueueOptions, Record, forward_error};
+use crate::router::forward::{Durable, Forwarder};
 use crate::router::message::{Message, Origin, now_ms};
 use connect::TlsSlot;
 use rules::Rules;
@@ -41,7 +42,6 @@ pub struct BridgeHandle {
     queue: Arc<Queue>,
     counters: Arc<Counters>,
     tls: Arc<TlsSlot>,
-    runtime: tokio::runtime::Handle,
 }
 
 /// Opens the queue in `data_dir/bridge/<name>/` and spawns the uplink on `tracker`.
@@ -57,7 +57,8 @@ pub fn start(
         "bridge {}: no addresses",
         cfg.name
     );
-    let runtime = tokio::runtime::Handle::try_current()
+    // tracker.spawn below would panic outside the runtime.
+    tokio::runtime::Handle::try_current()
         .context("bridge::start must be called inside the tokio runtime")?;
     let dir = data_dir.join("bridge").join(&cfg.name);
     std::fs::create_dir_all(&dir)
@@ -103,7 +104,6 @@ pub fn start(
         queue,
         counters,
         tls,
-        runtime,
     }))
 }
 
@@ -135,19 +135,6 @@ impl BridgeHandle {
     }
 }
 
-/// What the router's publisher learns when the queue refused a message.
-fn forward_error(bridge: &str, e: QueueError) -> ForwardError {
-    let bridge = bridge.to_string();
-    match e {
-        QueueError::Full => ForwardError::QueueFull { bridge },
-        QueueError::Closed => ForwardError::Closed { bridge },
-        other => ForwardError::Storage {
-            bridge,
-            reason: other.to_string(),
-        },
-    }
-}
-
 impl Forwarder for BridgeHandle {
     fn offer(&self, msg: &Message) -> Option<Durable> {
         if matches!(&msg.origin, Origin::Bridge(b) if *b == self.name) {
@@ -155,32 +142,22 @@ impl Forwarder for BridgeHandle {
         }
         let route = self.rules.outbound(&msg.topic, msg.qos)?;
         let mut out = msg.clone();
-        out.topic = Arc::from(route.remote_topic.as_str());
+        if let Cow::Owned(remote) = &route.remote_topic {
+            out.topic = Arc::from(remote.as_str());
+        }
         out.qos = route.qos;
         let record = Record {
-            coalesce_key: route
-                .coalesce
-                .then(|| Arc::from(route.remote_topic.as_str())),
+            coalesce_key: route.coalesce.then(|| Arc::from(&*route.remote_topic)),
             enqueued_ms: now_ms(),
             data: out.to_bytes(),
         };
-        let (tx, rx) = oneshot::channel();
-        match self.queue.append(record) {
-            Ok(commit) => {
-                let bridge = self.name.clone();
-                self.runtime.spawn(async move {
-                    let result = match commit.await {
-                        Ok(Ok(())) => Ok(()),
-                        Ok(Err(e)) => Err(forward_error(&bridge, e)),
-                        Err(_) => Err(forward_error(&bridge, QueueError::Closed)),
-                    };
-                    let _ = tx.send(result);
-                });
-            }
+        match self.queue.append_durable(record, &self.name) {
+            Ok(durable) => Some(durable),
             Err(e) => {
+                let (tx, rx) = oneshot::channel();
                 let _ = tx.send(Err(forward_error(&self.name, e)));
+                Some(rx)
             }
         }
-        Some(rx)
     }
 }

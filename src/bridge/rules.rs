@@ -3,15 +3,17 @@
 //! which remote name, what we subscribe to centrally, and how inbound topics
 //! are renamed locally.
 
+use std::borrow::Cow;
+
 use crate::config::model::{Direction, TopicRule};
 use crate::router::message::QoS;
 use crate::router::topic::matches as topic_matches;
 
 /// Where an outbound message goes on the central broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutRoute {
-    /// Topic name at the central broker.
-    pub remote_topic: String,
+pub struct OutRoute<'a> {
+    /// Topic name at the central broker: borrowed when the rule maps no prefix.
+    pub remote_topic: Cow<'a, str>,
     /// QoS on the uplink: the lower of the message's and the rule's.
     pub qos: QoS,
     /// Keep only the newest queued message of this topic.
@@ -59,14 +61,18 @@ impl Rules {
     }
 
     /// The first out/both rule whose local filter matches `topic`, with the remote name.
-    pub fn outbound(&self, topic: &str, qos: QoS) -> Option<OutRoute> {
+    pub fn outbound<'a>(&self, topic: &'a str, qos: QoS) -> Option<OutRoute<'a>> {
         let rule = self
             .out
             .iter()
             .find(|r| topic_matches(&r.local_filter, topic))?;
         let rest = topic.strip_prefix(rule.local_prefix.as_str())?;
         Some(OutRoute {
-            remote_topic: format!("{}{}", rule.remote_prefix, rest),
+            remote_topic: if rule.remote_prefix == rule.local_prefix {
+                Cow::Borrowed(topic)
+            } else {
+                Cow::Owned(format!("{}{}", rule.remote_prefix, rest))
+            },
             qos: qos.min(rule.qos),
             coalesce: rule.coalesce,
         })
@@ -159,9 +165,9 @@ mod tests {
         a.coalesce = true;
         let rules = Rules::new(&[a, rule("#", Direction::Out, "", "second/")]);
         let r = rules.outbound("a/1", QoS::AtLeastOnce).unwrap();
-        assert_eq!((r.remote_topic.as_str(), r.coalesce), ("first/a/1", true));
+        assert_eq!((&*r.remote_topic, r.coalesce), ("first/a/1", true));
         let r = rules.outbound("b", QoS::AtLeastOnce).unwrap();
-        assert_eq!((r.remote_topic.as_str(), r.coalesce), ("second/b", false));
+        assert_eq!((&*r.remote_topic, r.coalesce), ("second/b", false));
         assert!(rules.outbound("$SYS/x", QoS::AtLeastOnce).is_none());
     }
 }

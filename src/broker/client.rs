@@ -3,7 +3,7 @@
 //! acknowledgements once the message is durable, enforces keepalive, and on
 //! the way out publishes the will and settles the session.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,10 +17,11 @@ use super::connection::{Connection, ReadError};
 use super::encode::{self, PublishOut, reason};
 use super::frame::{FrameError, Header};
 use super::packets::{Version, WillIn};
+use super::pending::PendingAcks;
 use super::session::{Delivery, OutState, Outgoing, Session};
 use super::stats::Stats;
 use super::{Broker, ListenerCtx, persist, will};
-use crate::router::forward::{Durable, ForwardError};
+use crate::router::forward::ForwardError;
 use crate::router::message::{QoS, now_ms};
 
 /// Deliveries moved from the queue per wakeup before the buffer is flushed.
@@ -51,14 +52,6 @@ pub enum End {
     Error(String),
 }
 
-/// An incoming QoS 1/2 publish waiting for its acknowledgement.
-pub(super) struct PendingAck {
-    pub pkid: u16,
-    pub qos: QoS,
-    pub reason: u8,
-    pub waits: Vec<Durable>,
-}
-
 /// A connected client.
 pub struct Client {
     pub(super) conn: Connection,
@@ -77,7 +70,7 @@ pub struct Client {
     pub(super) connect_expiry: u32,
     pub(super) inflight_max: usize,
     pub(super) client_max_packet: usize,
-    pub(super) pending: VecDeque<PendingAck>,
+    pub(super) pending: PendingAcks,
     pub(super) aliases_in: HashMap<u16, String>,
     aliases_out: HashMap<Arc<str>, u16>,
     alias_out_max: u16,
@@ -105,7 +98,7 @@ pub async fn run(conn: Connection, broker: Arc<Broker>, ctx: Arc<ListenerCtx>, a
         connect_expiry: c.session_expiry,
         inflight_max: usize::from(broker.limits.max_inflight.min(c.receive_maximum).max(1)),
         client_max_packet: c.max_packet_size.map_or(usize::MAX, |m| m as usize),
-        pending: VecDeque::new(),
+        pending: PendingAcks::default(),
         aliases_in: HashMap::new(),
         aliases_out: HashMap::new(),
         alias_out_max: c.topic_alias_max,
@@ -123,6 +116,7 @@ pub async fn run(conn: Connection, broker: Arc<Broker>, ctx: Arc<ListenerCtx>, a
 impl Client {
     async fn serve(&mut self) -> End {
         let mut deadline = Instant::now() + self.keep_alive;
+        let mut paused = false;
         loop {
             if let Some(end) = self.ack_ready() {
                 return end;
@@ -161,14 +155,21 @@ impl Client {
                     .is_some_and(|d| room || d.qos == QoS::AtMostOnce);
                 (room, more)
             };
+            // Too many publishes awaiting their acks: stop reading (backpressure).
+            // The client's silence is then ours: keepalive restarts once we read again.
+            let reading = !self.pending.is_full();
+            if reading && std::mem::take(&mut paused) {
+                deadline = Instant::now() + self.keep_alive;
+            }
+            paused |= !reading;
             tokio::select! {
                 biased;
                 _ = self.kick.cancelled() => return End::Takeover,
                 _ = self.broker.shutdown.cancelled() => return End::Shutdown,
-                r = wait_front(&mut self.pending), if !self.pending.is_empty() => {
+                r = self.pending.wait_front(), if !self.pending.is_empty() => {
                     if let Some(end) = self.ack_front(r) { return end; }
                 }
-                f = self.conn.read_frame() => match f {
+                f = self.conn.read_frame(), if reading => match f {
                     Ok(Some((h, bytes))) => {
                         deadline = Instant::now() + self.keep_alive;
                         if let Some(end) = self.handle_buffered(h, bytes) { return end; }
@@ -182,7 +183,7 @@ impl Client {
                         return self.violation(code, e.to_string());
                     }
                 },
-                _ = tokio::time::sleep_until(deadline), if !self.keep_alive.is_zero() => return End::KeepAlive,
+                _ = tokio::time::sleep_until(deadline), if reading && !self.keep_alive.is_zero() => return End::KeepAlive,
                 _ = std::future::ready(()), if more => {}
                 _ = self.session.wake.notified(), if room => {}
             }
@@ -300,6 +301,9 @@ impl Client {
             Stats::add(&self.broker.stats.bytes_received, h.frame_len());
             if let Some(end) = self.handle(h, bytes) {
                 return Some(end);
+            }
+            if self.pending.is_full() {
+                return None; // the rest stays buffered until acks make room
             }
             match self.conn.buffered_frame() {
                 Ok(Some((h2, b2))) => (h, bytes) = (h2, b2),
@@ -431,30 +435,4 @@ impl Client {
             persist::save_session(store, &self.session);
         }
     }
-}
-
-/// Waits until every durable of the oldest pending publish resolved.
-/// Cancel-safe: a resolved durable is popped before the next await.
-async fn wait_front(pending: &mut VecDeque<PendingAck>) -> Result<(), ForwardError> {
-    let Some(front) = pending.front_mut() else {
-        return std::future::pending().await;
-    };
-    while let Some(rx) = front.waits.last_mut() {
-        let r = rx.await;
-        front.waits.pop();
-        match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                front.waits.clear();
-                return Err(e);
-            }
-            Err(_) => {
-                front.waits.clear();
-                return Err(ForwardError::Closed {
-                    bridge: "queue".into(),
-                });
-            }
-        }
-    }
-    Ok(())
 }

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 
-use super::client::{Client, End, PendingAck};
+use super::client::{Client, End};
 use super::encode::{self, reason};
 use super::frame::Header;
 use super::packets::{self, Inbound, PublishIn};
+use super::pending::PendingAck;
 use super::persist;
 use super::session::OutState;
 use super::stats::Stats;
@@ -133,7 +134,7 @@ impl Client {
         }
         if p.qos == QoS::ExactlyOnce && self.session.lock().incoming_qos2.contains(&p.pkid) {
             // A re-sent QoS 2 PUBLISH: already routed once, only acknowledge again.
-            if !self.pending.iter().any(|a| a.pkid == p.pkid) {
+            if !self.pending.has_qos2(p.pkid) {
                 encode::ack(
                     self.conn.out(),
                     self.version,
@@ -145,12 +146,7 @@ impl Client {
             return None;
         }
         if p.qos != QoS::AtMostOnce && self.version.is_v5() {
-            let unacked = self
-                .pending
-                .iter()
-                .filter(|a| a.qos == QoS::AtLeastOnce)
-                .count()
-                + self.session.lock().incoming_qos2.len();
+            let unacked = self.pending.qos1_len() + self.session.lock().incoming_qos2.len();
             if unacked >= usize::from(self.broker.limits.receive_maximum) {
                 return Some(self.violation(
                     reason::RECEIVE_MAXIMUM_EXCEEDED,

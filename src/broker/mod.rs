@@ -11,6 +11,7 @@ pub mod frame;
 pub mod inbound;
 pub mod listener;
 pub mod packets;
+pub mod pending;
 pub mod persist;
 pub mod session;
 pub mod stats;

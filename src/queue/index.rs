@@ -6,6 +6,7 @@
 //! small read cache, so a large backlog costs tens of bytes per record, not its payload.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,12 +19,39 @@ pub const HOT_CACHE_BYTES: u64 = 1 << 20;
 /// Index capacity (entries) below which compact() does not bother.
 const COMPACT_MIN: usize = 4096;
 
+/// Hashes the queue's own sequence numbers (never input from the network, so no SipHash
+/// against collision attacks is needed): one multiplication, on the per-record path.
+#[derive(Debug, Default)]
+pub struct SeqHasher(u64);
+
+impl Hasher for SeqHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(FIB);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(FIB);
+    }
+}
+
+/// 2^64 / golden ratio: spreads consecutive keys over the high bits hashbrown looks at.
+const FIB: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// A map keyed by sequence number.
+type SeqMap<V> = HashMap<u64, V, BuildHasherDefault<SeqHasher>>;
+
 /// The ordered index of live (and not yet popped) records with its bounds.
 #[derive(Debug)]
 pub struct Index {
     pub(super) entries: VecDeque<Entry>,
-    keys: HashMap<u64, Arc<str>>,
-    data: HashMap<u64, Bytes>,
+    keys: SeqMap<Arc<str>>,
+    data: SeqMap<Bytes>,
     latest_by_key: HashMap<Arc<str>, u64>,
     next_seq: u64,
     send_next: u64,
@@ -42,8 +70,8 @@ impl Index {
     pub fn new(next_seq: u64, max_bytes: u64, max_age_ms: u64, overflow: Overflow) -> Self {
         Index {
             entries: VecDeque::new(),
-            keys: HashMap::new(),
-            data: HashMap::new(),
+            keys: SeqMap::default(),
+            data: SeqMap::default(),
             latest_by_key: HashMap::new(),
             next_seq,
             send_next: next_seq,
@@ -143,6 +171,13 @@ impl Index {
     }
 
     fn position(&self, seq: u64) -> Option<usize> {
+        // Entries hold consecutive sequence numbers unless recovery skipped some: try the
+        // offset from the front before searching.
+        let first = self.entries.front()?.seq;
+        let guess = usize::try_from(seq.checked_sub(first)?).ok()?;
+        if self.entries.get(guess).is_some_and(|e| e.seq == seq) {
+            return Some(guess);
+        }
         let i = self.entries.partition_point(|e| e.seq < seq);
         (self.entries.get(i)?.seq == seq).then_some(i)
     }

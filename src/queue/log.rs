@@ -70,6 +70,19 @@ pub(super) fn read_record(
     offset: u64,
     len: u64,
 ) -> Result<Bytes, QueueError> {
+    let mut run = read_run(dir, reader, seg, offset, &[len])?;
+    run.pop()
+        .ok_or_else(|| QueueError::io(dir, io::Error::other("empty read")))
+}
+
+/// Reads the data of consecutive records (frames of `lens` bytes from `offset`) in one read.
+pub(super) fn read_run(
+    dir: &Path,
+    reader: &mut Option<(u64, File)>,
+    seg: u64,
+    offset: u64,
+    lens: &[u64],
+) -> Result<Vec<Bytes>, QueueError> {
     let path = dir.join(segment::file_name(seg));
     if reader.as_ref().is_none_or(|(s, _)| *s != seg) {
         *reader = Some((
@@ -80,8 +93,8 @@ pub(super) fn read_record(
     let Some((_, file)) = reader.as_ref() else {
         return Err(QueueError::io(&path, io::Error::other("segment not open")));
     };
-    match segment::read_at(file, offset, len) {
-        Ok(d) => Ok(d.data),
+    match segment::read_run(file, offset, lens) {
+        Ok(run) => Ok(run.into_iter().map(|d| d.data).collect()),
         Err(ReadError::Io(e)) => Err(QueueError::io(&path, e)),
         Err(ReadError::Corrupt(reason)) => Err(QueueError::Corrupt {
             path,
@@ -246,8 +259,10 @@ impl Writer {
         }
         drop(st);
         let outcome = result.map(|_| ());
-        for w in chunk.into_iter().filter_map(|i| i.waiter) {
-            let _ = w.send(outcome.clone());
+        // Newest first: a publisher's task waits on its oldest record only, so it wakes once,
+        // after all of its records in this chunk resolved, and acks them in one write.
+        for w in chunk.into_iter().rev().filter_map(|i| i.waiter) {
+            w.send(&outcome);
         }
     }
 

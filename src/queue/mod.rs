@@ -26,19 +26,44 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, oneshot};
 
 use crate::config::model::Durability;
-use entry::{NewRecord, Place, Reason};
+use crate::router::forward::{Durable, ForwardError};
+use entry::{NewRecord, Pick, Place, Reason};
 use index::Index;
 pub use model::{
     Commit, DEFAULT_SEGMENT_BYTES, MIN_SEGMENT_BYTES, QueueError, QueueOptions, QueueStats, Record,
+    forward_error,
 };
 
 /// Bounds open() puts on segment_bytes: offsets inside a segment are stored as u32.
 const SEGMENT_BYTES_RANGE: (u64, u64) = (4 << 10, 1 << 30);
+/// Bytes read back from a segment with one read while draining a backlog.
+const READ_RUN_MAX: u64 = 256 << 10;
 /// Drops are logged at most this often (with the count since the last line).
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Waiter of one appended record.
-type Waiter = oneshot::Sender<Result<(), QueueError>>;
+/// Who is told whether one appended record became durable.
+#[derive(Debug)]
+enum Waiter {
+    /// `append`'s [`Commit`].
+    Commit(oneshot::Sender<Result<(), QueueError>>),
+    /// A publisher's [`Durable`] through bridge `.1`, told by the writer thread itself: no task
+    /// per message relays it, and one commit wakes each waiting client once, not once per record.
+    Forward(oneshot::Sender<Result<(), ForwardError>>, Arc<str>),
+}
+
+impl Waiter {
+    fn send(self, outcome: &Result<(), QueueError>) {
+        match self {
+            Waiter::Commit(tx) => {
+                let _ = tx.send(outcome.clone());
+            }
+            Waiter::Forward(tx, bridge) => {
+                let r = outcome.clone().map_err(|e| forward_error(&bridge, e));
+                let _ = tx.send(r);
+            }
+        }
+    }
+}
 
 /// One frame handed to the writer.
 #[derive(Debug)]
@@ -161,6 +186,40 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Reads each run of consecutive on-disk records among `picks` with one read, into their data
+/// (a backlog drains with a read per batch, not per record). A run that fails to read is left
+/// to the per-record reads, which report the record that is bad.
+fn prefetch(dir: &Path, st: &mut Inner, picks: &mut [Pick]) {
+    let on_disk = |p: &Pick| match (&p.data, p.place) {
+        (None, Place::Disk { seg, offset }) => Some((seg, offset)),
+        _ => None,
+    };
+    let mut i = 0;
+    while i < picks.len() {
+        let Some((seg, start)) = on_disk(&picks[i]) else {
+            i += 1;
+            continue;
+        };
+        let (mut j, mut end) = (i + 1, start + picks[i].len);
+        while j < picks.len() && end - start < READ_RUN_MAX {
+            match on_disk(&picks[j]) {
+                Some((s, o)) if s == seg && o == end => end += picks[j].len,
+                _ => break,
+            }
+            j += 1;
+        }
+        if j - i >= 2 {
+            let lens: Vec<u64> = picks[i..j].iter().map(|p| p.len).collect();
+            if let Ok(run) = log::read_run(dir, &mut st.reader, seg, start, &lens) {
+                for (p, d) in picks[i..j].iter_mut().zip(run) {
+                    p.data = Some(d);
+                }
+            }
+        }
+        i = j;
+    }
+}
+
 fn spill(st: &mut Inner) {
     for (seq, enqueued_ms, key, data) in st.index.spill() {
         st.pending
@@ -208,6 +267,19 @@ impl Queue {
     /// Queues a record. Full only under drop-newest (drop-oldest makes room, counted); the
     /// Commit resolves when the record is durable, at once under "outage" while the uplink is up.
     pub fn append(&self, rec: Record) -> Result<Commit, QueueError> {
+        let (tx, rx) = oneshot::channel();
+        self.append_for(rec, Waiter::Commit(tx))?;
+        Ok(rx)
+    }
+
+    /// [`Queue::append`] for the router: the [`Durable`] a publisher of bridge `bridge` waits on.
+    pub fn append_durable(&self, rec: Record, bridge: &Arc<str>) -> Result<Durable, QueueError> {
+        let (tx, rx) = oneshot::channel();
+        self.append_for(rec, Waiter::Forward(tx, bridge.clone()))?;
+        Ok(rx)
+    }
+
+    fn append_for(&self, rec: Record, waiter: Waiter) -> Result<(), QueueError> {
         let key = rec
             .coalesce_key
             .filter(|k| !k.is_empty() && k.len() <= segment::MAX_KEY);
@@ -215,7 +287,6 @@ impl Queue {
         if len > segment::FRAME_HEADER + segment::MAX_PAYLOAD {
             return Err(QueueError::Full);
         }
-        let (tx, rx) = oneshot::channel();
         let mut st = self.shared.lock();
         if st.closed {
             return Err(QueueError::Closed);
@@ -226,9 +297,10 @@ impl Queue {
             return Err(QueueError::Full);
         }
         let in_memory = self.shared.opts.durability == Durability::Outage && st.uplink_up;
+        let frame_key = if in_memory { None } else { key.clone() };
         let seq = st.index.push(NewRecord {
             enqueued_ms: rec.enqueued_ms,
-            key: key.clone(),
+            key,
             len,
             place: if in_memory {
                 Place::Memory
@@ -238,22 +310,28 @@ impl Queue {
             data: Some(rec.data.clone()),
         });
         if in_memory {
-            let _ = tx.send(Ok(()));
+            drop(st);
+            waiter.send(&Ok(()));
         } else {
-            let frame = (rec.enqueued_ms, key.as_deref(), &rec.data[..]);
-            st.pending.push(seq, frame, Some(tx));
-            self.shared.wake_writer.notify_one();
+            let frame = (rec.enqueued_ms, frame_key.as_deref(), &rec.data[..]);
+            let wake = st.pending.is_empty();
+            st.pending.push(seq, frame, Some(waiter));
+            drop(st);
+            // The writer only sleeps on the condvar with nothing pending.
+            if wake {
+                self.shared.wake_writer.notify_one();
+            }
         }
-        drop(st);
         self.shared.readable.notify_waiters();
-        Ok(rx)
+        Ok(())
     }
 
     /// Up to `max` records after the send cursor, in order, skipping coalesced-away and expired
     /// ones; advances the send cursor.
     pub fn next_batch(&self, max: usize) -> Vec<(u64, Record)> {
         let mut st = self.shared.lock();
-        let picks = st.index.take_batch(max, now_ms());
+        let mut picks = st.index.take_batch(max, now_ms());
+        prefetch(&self.shared.dir, &mut st, &mut picks);
         let mut out = Vec::with_capacity(picks.len());
         for p in picks {
             let data = match (p.data, p.place) {

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::config::model::{Durability, Overflow, QueueConfig};
+use crate::router::forward::ForwardError;
 
 /// Segment size unless the queue is small: a few MiB.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 4 << 20;
@@ -95,6 +96,19 @@ impl QueueError {
             path: path.to_path_buf(),
             source: Arc::new(source),
         }
+    }
+}
+
+/// What the router's publisher learns when the queue refused or failed a record of `bridge`.
+pub fn forward_error(bridge: &str, e: QueueError) -> ForwardError {
+    let bridge = bridge.to_string();
+    match e {
+        QueueError::Full => ForwardError::QueueFull { bridge },
+        QueueError::Closed => ForwardError::Closed { bridge },
+        other => ForwardError::Storage {
+            bridge,
+            reason: other.to_string(),
+        },
     }
 }
 

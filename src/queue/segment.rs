@@ -206,15 +206,38 @@ pub enum ReadError {
 
 /// Reads and verifies the frame of `frame_len` bytes at `offset`.
 pub fn read_at(file: &File, offset: u64, frame_len: u64) -> Result<Decoded, ReadError> {
-    if !(FRAME_HEADER + RECORD_HEADER..=FRAME_HEADER + MAX_PAYLOAD).contains(&frame_len) {
+    let mut decoded = read_run(file, offset, &[frame_len])?;
+    decoded.pop().ok_or(ReadError::Corrupt("no record"))
+}
+
+/// Reads the consecutive frames of `frame_lens` bytes starting at `offset` with one read, and
+/// verifies each. The records' data share the one buffer.
+pub fn read_run(file: &File, offset: u64, frame_lens: &[u64]) -> Result<Vec<Decoded>, ReadError> {
+    let possible = FRAME_HEADER + RECORD_HEADER..=FRAME_HEADER + MAX_PAYLOAD;
+    if frame_lens.iter().any(|l| !possible.contains(l)) {
         return Err(ReadError::Corrupt("impossible record length"));
     }
-    let mut frame = vec![0u8; frame_len as usize];
-    file.read_exact_at(&mut frame, offset)
+    let total: u64 = frame_lens.iter().sum();
+    let mut buf =
+        vec![0u8; usize::try_from(total).map_err(|_| ReadError::Corrupt("run too long"))?];
+    file.read_exact_at(&mut buf, offset)
         .map_err(ReadError::Io)?;
+    let buf = Bytes::from(buf);
+    let mut out = Vec::with_capacity(frame_lens.len());
+    let mut at = 0usize;
+    for &len in frame_lens {
+        let end = at + len as usize;
+        out.push(verify(buf.slice(at..end))?);
+        at = end;
+    }
+    Ok(out)
+}
+
+/// Checks one whole frame (length, CRC, record header) and decodes it.
+fn verify(frame: Bytes) -> Result<Decoded, ReadError> {
     let len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]);
     let crc = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
-    if u64::from(len) + FRAME_HEADER != frame_len {
+    if u64::from(len) + FRAME_HEADER != frame.len() as u64 {
         return Err(ReadError::Corrupt("record length changed on disk"));
     }
     if checksum(&frame[..4], &frame[8..]) != crc {
@@ -228,7 +251,7 @@ pub fn read_at(file: &File, offset: u64, frame_len: u64) -> Result<Decoded, Read
         seq,
         enqueued_ms,
         key,
-        data: Bytes::from(frame).slice(data_start..),
+        data: frame.slice(data_start..),
     })
 }
 
@@ -284,6 +307,29 @@ mod tests {
         assert_eq!((rec.seq, rec.enqueued_ms), (1, 1001));
         assert_eq!(rec.key.as_deref(), Some("k/1"));
         assert_eq!(&rec.data[..], b"data 1");
+    }
+
+    #[test]
+    fn a_run_is_read_with_one_read_and_checked_per_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(file_name(0));
+        let mut buf = write_records(&path, 4);
+        let one = frame_len(Some("k/1"), 6);
+        let file = File::open(&path).unwrap();
+        let run = read_run(&file, one, &[one, one, one]).unwrap();
+        let seqs: Vec<u64> = run.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
+        assert_eq!(&run[2].data[..], b"data 3");
+        // A flipped byte in the middle record fails the run.
+        let mid = (2 * one + one - 1) as usize;
+        buf[mid] ^= 0xff;
+        File::create(&path).unwrap().write_all(&buf).unwrap();
+        let file = File::open(&path).unwrap();
+        assert!(matches!(
+            read_run(&file, one, &[one, one, one]),
+            Err(ReadError::Corrupt("CRC mismatch"))
+        ));
+        assert!(read_at(&file, one, one).is_ok());
     }
 
     #[test]

@@ -167,9 +167,38 @@ impl Message {
 
     /// The stable binary form as one buffer.
     pub fn to_bytes(&self) -> Bytes {
-        let mut b = BytesMut::with_capacity(32 + self.topic.len() + self.payload.len());
+        // Sized exactly: a short estimate reallocates, and the queue keeps the spare capacity.
+        let mut b = BytesMut::with_capacity(self.encoded_len());
         self.encode(&mut b);
         b.freeze()
+    }
+
+    /// Bytes [`Message::encode`] writes.
+    pub fn encoded_len(&self) -> usize {
+        let field = |n: usize| 4 + n;
+        let origin = match &self.origin {
+            Origin::Client(c) | Origin::Bridge(c) => field(c.len()),
+            Origin::Broker => 0,
+        };
+        let p = &self.props;
+        let opt = |n: Option<usize>| 1 + n.unwrap_or(0);
+        let user: usize = p
+            .user_properties
+            .iter()
+            .map(|(k, v)| field(k.len()) + field(v.len()))
+            .sum();
+        2 + 8
+            + field(self.topic.len())
+            + 1
+            + origin
+            + opt(p.payload_format_indicator.map(|_| 1))
+            + opt(p.expires_at_ms.map(|_| 8))
+            + opt(p.content_type.as_ref().map(|v| field(v.len())))
+            + opt(p.response_topic.as_ref().map(|v| field(v.len())))
+            + opt(p.correlation_data.as_ref().map(|v| field(v.len())))
+            + 4
+            + user
+            + field(self.payload.len())
     }
 
     /// Parses what [`Message::encode`] wrote.
@@ -285,8 +314,15 @@ mod tests {
         m.props.content_type = Some("text/plain".into());
         m.props.correlation_data = Some(Bytes::from_static(b"\x00\x01"));
         m.props.user_properties = vec![("k".into(), "v".into()), ("k".into(), "w".into())];
-        let back = Message::decode(m.to_bytes()).expect("decodes");
+        let bytes = m.to_bytes();
+        assert_eq!(bytes.len(), m.encoded_len());
+        let back = Message::decode(bytes).expect("decodes");
         assert_eq!(back, m);
+        let mut plain = Message::new("t", &b"p"[..], QoS::AtMostOnce, false, Origin::Broker);
+        assert_eq!(plain.to_bytes().len(), plain.encoded_len());
+        plain.props.response_topic = Some("r".into());
+        plain.props.payload_format_indicator = Some(1);
+        assert_eq!(plain.to_bytes().len(), plain.encoded_len());
     }
 
     #[test]

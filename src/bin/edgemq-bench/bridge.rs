@@ -13,13 +13,11 @@ use tokio::time::{Instant, sleep, timeout};
 
 use crate::gate::Gate;
 use crate::load::{PubSpec, SubSpec, publish, receive};
-use crate::procfs::{bytes_written, device_stat_path, dir_bytes, rss_kib, sync_fs};
+use crate::procfs::{bytes_written, cpu_us, device_stat_path, dir_bytes, rss_kib, sync_fs};
 use crate::report::Report;
 use crate::spawn::{Bins, BridgeSpec, Broker, Kind};
 use crate::wire::{Conn, Frame, now_ns, put_puback, put_publish, scan};
 
-/// Inflight window of the local publisher.
-const WINDOW: u64 = 64;
 /// The central subscriber gives up after this long without a message.
 const IDLE: Duration = Duration::from_secs(5);
 /// How long the uplink may take to come up (Mosquitto's bridge retries slowly).
@@ -49,6 +47,8 @@ pub struct Params<'a> {
     pub label: String,
     /// Hard limit on the run.
     pub limit: Duration,
+    /// QoS 1 messages the local publisher keeps unacknowledged at most.
+    pub window: u64,
 }
 
 struct Rig {
@@ -77,6 +77,7 @@ pub async fn ingest(p: &Params<'_>, unbridged: bool, out: &mut Report) -> Result
     let edge = Broker::start(p.kind, p.bins, true, Some(&spec)).await?;
     wait_uplink(&edge.addr, &mut rig.csub).await?;
     let disk = DiskMeter::start(&edge.data_dir);
+    let cpu0 = cpu_us(edge.pid).ok();
     let topic = if unbridged {
         "bench/local/x"
     } else {
@@ -89,7 +90,7 @@ pub async fn ingest(p: &Params<'_>, unbridged: bool, out: &mut Report) -> Result
         count: p.count,
         seq0: 0,
         payload: p.payload,
-        window: WINDOW,
+        window: p.window,
         rate: None,
         flow: None,
     };
@@ -118,6 +119,14 @@ pub async fn ingest(p: &Params<'_>, unbridged: bool, out: &mut Report) -> Result
         ps.acked as f64 / secs.max(1e-9),
         "msg/s",
     );
+    // Broker CPU (all its threads, the queue writer included) over the run.
+    if let (Some(t0), Ok(t1)) = (cpu0, cpu_us(edge.pid)) {
+        out.add(
+            &format!("{l}_cpu_us_per_msg"),
+            t1.saturating_sub(t0) as f64 / ps.acked.max(1) as f64,
+            "us",
+        );
+    }
     if let Some(ss) = delivered {
         out.add(
             &format!("{l}_lost"),
@@ -155,7 +164,7 @@ pub async fn replay(p: &Params<'_>, kill9: bool, out: &mut Report) -> Result<()>
         count: p.count,
         seq0: 0,
         payload: p.payload,
-        window: WINDOW,
+        window: p.window,
         rate: None,
         flow: None,
     };
@@ -255,7 +264,7 @@ pub async fn steady(p: &Params<'_>, backlog: u64, out: &mut Report) -> Result<()
             count: n,
             seq0,
             payload: p.payload,
-            window: WINDOW,
+            window: p.window,
             rate: None,
             flow: None,
         };

@@ -26,6 +26,9 @@ use anyhow::{Context, Result, bail};
 use report::Report;
 use spawn::{Bins, Broker, Kind};
 
+/// Inflight window of the bridge scenarios' local publisher unless --window says otherwise.
+const DEFAULT_WINDOW: u64 = 64;
+
 const USAGE: &str = "usage: edgemq-bench SCENARIO [options]
 scenarios:
   qos0 | qos1          1 publisher -> 1 subscriber, msg/s (QoS 1: acknowledged end to end)
@@ -46,7 +49,9 @@ options:
   --scratch DIR               where configs and stores go (default: /tmp)
   --addr HOST:PORT [--pid N]  use a running broker instead (throughput, latency, idle)
   --count N  --payload BYTES  --clients N  --rate MSG/S  --conns N  --runs N
-  --backlog N  --durability always|outage  --label NAME  --kill9  --limit SECS";
+  --backlog N  --durability always|outage  --label NAME  --kill9  --limit SECS
+  --window N                  bridge scenarios: publisher's QoS 1 inflight window (default 64;
+                              other values suffix the metric names with _wN)";
 
 /// Everything the command line can set.
 struct Args {
@@ -66,6 +71,7 @@ struct Args {
     label: Option<String>,
     kill9: bool,
     limit: Duration,
+    window: u64,
 }
 
 fn main() -> ExitCode {
@@ -163,11 +169,17 @@ async fn run(a: &Args, out: &mut Report) -> Result<()> {
 }
 
 async fn run_bridge(a: &Args, what: &str, out: &mut Report) -> Result<()> {
-    let label = a.label.clone().unwrap_or_else(|| match what {
+    let base = a.label.clone().unwrap_or_else(|| match what {
         "ingest" => format!("ingest_{}", a.durability),
         "replay" => format!("replay_{}", a.durability),
         other => other.to_string(),
     });
+    // The default window keeps the historical metric names.
+    let label = if a.window == DEFAULT_WINDOW {
+        base
+    } else {
+        format!("{base}_w{}", a.window)
+    };
     let p = bridge::Params {
         kind: a.kind,
         bins: &a.bins,
@@ -176,6 +188,7 @@ async fn run_bridge(a: &Args, what: &str, out: &mut Report) -> Result<()> {
         durability: a.durability.clone(),
         label,
         limit: a.limit,
+        window: a.window,
     };
     match what {
         "ingest" => bridge::ingest(&p, false, out).await,
@@ -213,6 +226,7 @@ fn defaults() -> Args {
         label: None,
         kill9: false,
         limit: Duration::from_secs(120),
+        window: DEFAULT_WINDOW,
     }
 }
 
@@ -246,6 +260,7 @@ fn parse(mut p: lexopt::Parser) -> Result<Args, lexopt::Error> {
             Long("label") => a.label = Some(p.value()?.string()?),
             Long("kill9") => a.kill9 = true,
             Long("limit") => a.limit = Duration::from_secs(p.value()?.parse()?),
+            Long("window") => a.window = p.value()?.parse()?,
             Long("help") | Short('h') => return Err("help".into()),
             other => return Err(other.unexpected()),
         }
@@ -259,8 +274,8 @@ fn parse(mut p: lexopt::Parser) -> Result<Args, lexopt::Error> {
     if a.scenario.is_empty() {
         return Err("missing SCENARIO".into());
     }
-    if a.count == 0 || a.clients == 0 {
-        return Err("--count and --clients must be at least 1".into());
+    if a.count == 0 || a.clients == 0 || a.window == 0 {
+        return Err("--count, --clients and --window must be at least 1".into());
     }
     Ok(a)
 }

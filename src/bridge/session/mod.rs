@@ -152,7 +152,11 @@ impl<'a> Session<'a> {
         let failback = failback_at.unwrap_or_else(|| Instant::now() + IDLE_HORIZON);
         loop {
             let free = self.free_slots();
-            let can_pull = free > 0 && self.carry.pace.available(1) > 0;
+            // With messages in flight, wait for half the window before refilling: acks come
+            // back one by one, and refilling after each would cost a write per message.
+            let refill_at = (self.window / 2).clamp(1, outbound::QOS2_INFLIGHT_MAX / 2);
+            let batch_ready = free >= refill_at || self.carry.inflight.is_empty();
+            let can_pull = free > 0 && batch_ready && self.carry.pace.available(1) > 0;
             let timer = self.next_timer(free > 0);
             let step = tokio::select! {
                 _ = shutdown.cancelled() => {
