@@ -205,6 +205,10 @@ write_cargo_config() {
       # Tier-3 MIPS musl defaults to dynamic linking; OpenWRT wants one static file.
       rf='"-C", "force-unwind-tables=no"'
       [ "$T" = mipsel-unknown-linux-musl ] && rf="$rf, \"-C\", \"target-feature=+crt-static\""
+      # The musl binaries are static, not static-pie (no ASLR to keep), so their code need not
+      # be position-independent: on MIPS, PIC calls and globals go through the GOT with a $gp
+      # set-up in every function.
+      case $T in *musl*) rf="$rf, \"-C\", \"relocation-model=static\"" ;; esac
       echo "rustflags = [$rf]"
       echo
     done
