@@ -45,6 +45,7 @@ pub fn options() -> QueueOptions {
         overflow: Overflow::DropNewest,
         durability: Durability::Always,
         segment_bytes: 256 << 10,
+        memory_bytes: 4 << 20,
     }
 }
 

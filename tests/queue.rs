@@ -357,6 +357,60 @@ async fn outage_durability_writes_nothing_while_up_and_spills_when_down() {
     q.close().unwrap();
 }
 
+#[tokio::test]
+async fn outage_keeps_a_bounded_backlog_in_memory_and_the_rest_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let bound = 64 << 10;
+    let o = QueueOptions {
+        durability: Durability::Outage,
+        memory_bytes: bound,
+        ..opts(1 << 20)
+    };
+    let q = Queue::open(dir.path(), o).unwrap();
+    q.set_uplink_up(true);
+    // An uplink that sends nothing: publishers outrun it by 1,000 records (~270 KiB).
+    append_all(&q, 0..1000).await;
+    let frame = segment::frame_len(None, powercut::RECORD_BYTES);
+    let s = q.stats();
+    assert_eq!(s.messages, 1000);
+    assert!(
+        s.memory_bytes <= bound,
+        "memory {} > {bound}",
+        s.memory_bytes
+    );
+    assert!(
+        s.memory_bytes >= bound - frame,
+        "memory used up to the bound first"
+    );
+    let on_disk = 1000 * frame - s.memory_bytes;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while segment_bytes_on_disk(dir.path()) < on_disk && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        segment_bytes_on_disk(dir.path()) >= on_disk,
+        "the rest went to disk"
+    );
+    // The uplink sees every record once, in order, memory and disk alike.
+    let mut got = Vec::new();
+    loop {
+        let batch = q.next_batch(1000);
+        if batch.is_empty() {
+            break;
+        }
+        for (seq, r) in &batch {
+            got.extend(number(r));
+            q.ack(*seq);
+        }
+    }
+    assert_eq!(got, (0..1000).collect::<Vec<_>>());
+    assert_eq!(q.stats().memory_bytes, 0);
+    // Drained: the next records stay in memory again.
+    append_all(&q, 1000..1010).await;
+    assert_eq!(q.stats().memory_bytes, 10 * frame);
+    q.close().unwrap();
+}
+
 /// Bytes in all files of `dir` (segments, cursor, lock).
 fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)

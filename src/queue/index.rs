@@ -58,6 +58,8 @@ pub struct Index {
     live: u64,
     pub(super) live_bytes: u64,
     cache_bytes: u64,
+    /// Payload bytes of live records held only in memory ("outage" with the uplink up).
+    memory_bytes: u64,
     pub(super) max_bytes: u64,
     pub(super) max_age_ms: u64,
     pub(super) overflow: Overflow,
@@ -78,6 +80,7 @@ impl Index {
             live: 0,
             live_bytes: 0,
             cache_bytes: 0,
+            memory_bytes: 0,
             max_bytes,
             max_age_ms,
             overflow,
@@ -93,6 +96,11 @@ impl Index {
     /// Frame bytes of live records.
     pub fn bytes(&self) -> u64 {
         self.live_bytes
+    }
+
+    /// Frame bytes of live records held only in memory.
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory_bytes
     }
 
     /// Sets the next sequence number after recovery (never lowers it).
@@ -154,8 +162,10 @@ impl Index {
             self.keys.insert(seq, key);
         }
         if let Some(data) = rec.data {
-            if matches!(rec.place, Place::Disk { .. }) {
-                self.cache_bytes += rec.len;
+            match rec.place {
+                Place::Disk { .. } => self.cache_bytes += rec.len,
+                Place::Memory => self.memory_bytes += rec.len,
+                Place::Pending => {}
             }
             self.data.insert(seq, data);
         }
@@ -186,8 +196,10 @@ impl Index {
     fn forget_data(&mut self, i: usize) -> Option<Bytes> {
         let e = &self.entries[i];
         let data = self.data.remove(&e.seq)?;
-        if matches!(e.slot, Slot::Disk { .. }) {
-            self.cache_bytes -= u64::from(e.len);
+        match e.slot {
+            Slot::Disk { .. } => self.cache_bytes -= u64::from(e.len),
+            Slot::Memory => self.memory_bytes -= u64::from(e.len),
+            _ => {}
         }
         Some(data)
     }
@@ -321,6 +333,7 @@ impl Index {
             if e.slot == Slot::Memory && e.state != State::Done {
                 if let Some(data) = self.data.get(&e.seq) {
                     e.slot = Slot::Pending;
+                    self.memory_bytes -= u64::from(e.len);
                     let key = self.keys.get(&e.seq).cloned();
                     out.push((e.seq, e.enqueued_ms, key, data.clone()));
                 }
@@ -350,6 +363,9 @@ impl Index {
         let Some(i) = self.position(seq) else { return };
         if spilled {
             self.entries[i].slot = Slot::Memory;
+            if self.data.contains_key(&seq) {
+                self.memory_bytes += u64::from(self.entries[i].len);
+            }
         } else {
             self.finish(i, Reason::Io);
             self.pop_done();

@@ -111,6 +111,8 @@ struct Inner {
     /// Drop counters (overflow, age) as last logged, and when.
     drops_logged: (u64, u64),
     drops_logged_at: Option<std::time::Instant>,
+    /// "outage": the in-memory backlog is at its bound and new records go to disk.
+    memory_full: bool,
 }
 
 impl Inner {
@@ -129,6 +131,24 @@ impl Inner {
             total_overflow = now.0, total_age = now.1, "bridge queue dropped messages");
         self.drops_logged = now;
         self.drops_logged_at = Some(std::time::Instant::now());
+    }
+
+    /// Whether an "outage" record of `len` bytes may stay in memory under `bound`. Once full,
+    /// records go to disk until the memory backlog drained to half the bound (no flapping, one
+    /// log line each way).
+    fn memory_room(&mut self, len: u64, bound: u64, dir: &Path) -> bool {
+        let held = self.index.memory_bytes();
+        if self.memory_full && held <= bound / 2 {
+            self.memory_full = false;
+            tracing::info!(dir = %dir.display(), "bridge queue: the in-memory backlog has room again");
+        }
+        if !self.memory_full && held + len > bound {
+            self.memory_full = true;
+            tracing::info!(dir = %dir.display(), memory_bytes = held,
+                "bridge queue: the uplink is slower than the publishers; the backlog beyond \
+                 its memory bound goes to disk until it drains");
+        }
+        !self.memory_full
     }
 }
 
@@ -246,6 +266,7 @@ impl Queue {
                 flushes: 0,
                 drops_logged: (0, 0),
                 drops_logged_at: None,
+                memory_full: false,
             }),
             wake_writer: Condvar::new(),
             readable: Notify::new(),
@@ -296,7 +317,9 @@ impl Queue {
         if !admitted {
             return Err(QueueError::Full);
         }
-        let in_memory = self.shared.opts.durability == Durability::Outage && st.uplink_up;
+        let outage_up = self.shared.opts.durability == Durability::Outage && st.uplink_up;
+        let in_memory =
+            outage_up && st.memory_room(len, self.shared.opts.memory_bytes, &self.shared.dir);
         let frame_key = if in_memory { None } else { key.clone() };
         let seq = st.index.push(NewRecord {
             enqueued_ms: rec.enqueued_ms,
@@ -315,8 +338,18 @@ impl Queue {
         } else {
             let frame = (rec.enqueued_ms, frame_key.as_deref(), &rec.data[..]);
             let wake = st.pending.is_empty();
-            st.pending.push(seq, frame, Some(waiter));
+            // Over the memory bound under "outage", the record goes to disk like a spill:
+            // acknowledged at once, as "outage" promises while the uplink is up.
+            let (waiter, now) = if outage_up {
+                (None, Some(waiter))
+            } else {
+                (Some(waiter), None)
+            };
+            st.pending.push(seq, frame, waiter);
             drop(st);
+            if let Some(w) = now {
+                w.send(&Ok(()));
+            }
             // The writer only sleeps on the condvar with nothing pending.
             if wake {
                 self.shared.wake_writer.notify_one();
@@ -402,6 +435,7 @@ impl Queue {
         QueueStats {
             messages: st.index.len(),
             bytes: st.index.bytes(),
+            memory_bytes: st.index.memory_bytes(),
             oldest_enqueued_ms: st.index.oldest_enqueued_ms(),
             dropped_overflow: c.dropped_overflow,
             dropped_age: c.dropped_age,

@@ -31,7 +31,14 @@ pub struct QueueOptions {
     pub durability: Durability,
     /// Size at which a new segment file is started.
     pub segment_bytes: u64,
+    /// Under "outage": frame bytes held in memory while the uplink is up; records beyond it
+    /// (an uplink slower than the publishers) go to disk, so RAM stays bounded on small boards.
+    pub memory_bytes: u64,
 }
+
+/// [`QueueOptions::memory_bytes`] of a configured queue: a few seconds of a busy gateway's
+/// traffic, small next to a 256 MB board's RAM.
+pub const OUTAGE_MEMORY_BYTES: u64 = 4 << 20;
 
 impl QueueOptions {
     /// The options a `[bridge.queue]` section asks for.
@@ -44,6 +51,7 @@ impl QueueOptions {
             durability: q.durability,
             segment_bytes: (max_bytes / SEGMENTS_PER_QUEUE)
                 .clamp(MIN_SEGMENT_BYTES, DEFAULT_SEGMENT_BYTES),
+            memory_bytes: OUTAGE_MEMORY_BYTES,
         }
     }
 }
@@ -122,6 +130,8 @@ pub struct QueueStats {
     pub messages: u64,
     /// Frame bytes of live records.
     pub bytes: u64,
+    /// Of those, held only in memory ("outage" with the uplink up).
+    pub memory_bytes: u64,
     /// Enqueue time of the oldest live record.
     pub oldest_enqueued_ms: Option<u64>,
     /// Dropped by the overflow policy.

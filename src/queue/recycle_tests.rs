@@ -19,6 +19,7 @@ fn opts() -> QueueOptions {
         overflow: Overflow::DropNewest,
         durability: Durability::Always,
         segment_bytes: SEGMENT,
+        memory_bytes: 1 << 20,
     }
 }
 

@@ -49,6 +49,8 @@ pub struct Params<'a> {
     pub limit: Duration,
     /// QoS 1 messages the local publisher keeps unacknowledged at most.
     pub window: u64,
+    /// Ingest: the local publisher's pace in msg/s (None: as fast as acks allow).
+    pub rate: Option<f64>,
 }
 
 struct Rig {
@@ -91,7 +93,7 @@ pub async fn ingest(p: &Params<'_>, unbridged: bool, out: &mut Report) -> Result
         seq0: 0,
         payload: p.payload,
         window: p.window,
-        rate: None,
+        rate: p.rate,
         flow: None,
     };
     let (ps, delivered) = if unbridged {

@@ -51,7 +51,8 @@ options:
   --count N  --payload BYTES  --clients N  --rate MSG/S  --conns N  --runs N
   --backlog N  --durability always|outage  --label NAME  --kill9  --limit SECS
   --window N                  bridge scenarios: publisher's QoS 1 inflight window (default 64;
-                              other values suffix the metric names with _wN)";
+                              other values suffix the metric names with _wN)
+  --rate MSG/S                also paces bridge-ingest's publisher";
 
 /// Everything the command line can set.
 struct Args {
@@ -189,6 +190,7 @@ async fn run_bridge(a: &Args, what: &str, out: &mut Report) -> Result<()> {
         label,
         limit: a.limit,
         window: a.window,
+        rate: (a.rate > 0.0).then_some(a.rate),
     };
     match what {
         "ingest" => bridge::ingest(&p, false, out).await,
