@@ -32,6 +32,9 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 exec > >(tee "$log") 2>&1
 
+# The release binary too (panic = "abort", what ships): tests/store_panic.rs runs it.
+cargo build --release --bin edgemq
+export EDGEMQ_RELEASE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/edgemq"
 cargo build --all-targets
 cargo test --all-targets --no-fail-fast
 

@@ -7,6 +7,8 @@
 pub mod clients;
 pub mod raw;
 
+// Not every test binary uses the rumqttc drivers.
+#[allow(unused_imports)]
 pub use clients::*;
 
 use std::net::TcpListener as StdListener;
