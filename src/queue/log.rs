@@ -1,7 +1,7 @@
 //! The queue log's writer thread: group commit (every pending frame in one write and one
 //! fdatasync, split only at segment boundaries, briefly lingering for more records), segment
-//! rotation (over a recycled consumed segment when there is one), cursor persistence, deletion
-//! of segments whose records are all done, and reads of records back from segments.
+//! rotation (over a recycled consumed segment when there is one), cursor persistence, and
+//! deletion of segments whose records are all done. Reads back are in `reader.rs`.
 
 use std::borrow::Cow;
 use std::fs::{self, File, OpenOptions};
@@ -11,10 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use super::cursor::CursorFile;
-use super::segment::{self, ReadError};
+use super::segment;
 use super::{Inner, Pending, PendingItem, QueueError, Shared, now_ms};
 use crate::config::model::Durability;
 
@@ -60,48 +58,6 @@ pub fn sync_dir(dir: &Path) -> Result<(), QueueError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| QueueError::io(dir, e))
-}
-
-/// Reads record data back from segment `seg`, keeping that segment open for the next read.
-pub(super) fn read_record(
-    dir: &Path,
-    reader: &mut Option<(u64, File)>,
-    seg: u64,
-    offset: u64,
-    len: u64,
-) -> Result<Bytes, QueueError> {
-    let mut run = read_run(dir, reader, seg, offset, &[len])?;
-    run.pop()
-        .ok_or_else(|| QueueError::io(dir, io::Error::other("empty read")))
-}
-
-/// Reads the data of consecutive records (frames of `lens` bytes from `offset`) in one read.
-pub(super) fn read_run(
-    dir: &Path,
-    reader: &mut Option<(u64, File)>,
-    seg: u64,
-    offset: u64,
-    lens: &[u64],
-) -> Result<Vec<Bytes>, QueueError> {
-    let path = dir.join(segment::file_name(seg));
-    if reader.as_ref().is_none_or(|(s, _)| *s != seg) {
-        *reader = Some((
-            seg,
-            File::open(&path).map_err(|e| QueueError::io(&path, e))?,
-        ));
-    }
-    let Some((_, file)) = reader.as_ref() else {
-        return Err(QueueError::io(&path, io::Error::other("segment not open")));
-    };
-    match segment::read_run(file, offset, lens) {
-        Ok(run) => Ok(run.into_iter().map(|d| d.data).collect()),
-        Err(ReadError::Io(e)) => Err(QueueError::io(&path, e)),
-        Err(ReadError::Corrupt(reason)) => Err(QueueError::Corrupt {
-            path,
-            offset,
-            reason,
-        }),
-    }
 }
 
 fn is_enospc(e: &io::Error) -> bool {

@@ -12,6 +12,7 @@ mod index;
 pub mod log;
 mod model;
 mod policy;
+mod reader;
 mod recover;
 #[cfg(test)]
 mod recycle_tests;
@@ -215,7 +216,8 @@ impl Queue {
             let data = match (p.data, p.place) {
                 (Some(d), _) => d,
                 (None, Place::Disk { seg, offset }) => {
-                    match log::read_record(&self.shared.dir, &mut st.reader, seg, offset, p.len) {
+                    match reader::read_record(&self.shared.dir, &mut st.reader, seg, offset, p.len)
+                    {
                         Ok(d) => d,
                         Err(e) => {
                             tracing::error!(error = %e, seq = p.seq, "bridge queue record lost");

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 
 use super::entry::{Pick, Place};
 use super::index::Index;
-use super::{QueueError, forward_error, log, segment};
+use super::{QueueError, forward_error, reader, segment};
 use crate::router::forward::ForwardError;
 
 /// Bytes read back from a segment with one read while draining a backlog.
@@ -158,7 +158,7 @@ pub(super) fn prefetch(dir: &Path, st: &mut Inner, picks: &mut [Pick]) {
         }
         if j - i >= 2 {
             let lens: Vec<u64> = picks[i..j].iter().map(|p| p.len).collect();
-            if let Ok(run) = log::read_run(dir, &mut st.reader, seg, start, &lens) {
+            if let Ok(run) = reader::read_run(dir, &mut st.reader, seg, start, &lens) {
                 for (p, d) in picks[i..j].iter_mut().zip(run) {
                     p.data = Some(d);
                 }
