@@ -10,6 +10,7 @@ pub mod encode;
 pub mod frame;
 pub mod inbound;
 pub mod listener;
+mod outbound;
 pub mod packets;
 pub mod pending;
 pub mod persist;
