@@ -1,5 +1,5 @@
 //! One connected client after a successful CONNECT: the loop that reads its
-//! packets, sends its queued messages within the inflight window, answers
+//! packets, sends its queued messages within the inflight window (`outbound.rs`), answers
 //! acknowledgements once the message is durable, enforces keepalive, and on
 //! the way out publishes the will and settles the session.
 
