@@ -243,12 +243,12 @@ pub fn status_text(b: &Broker, bridges: &[Arc<BridgeHandle>]) -> String {
         } else {
             format!("disconnected (last address {addr})")
         };
-        let _ = writeln!(
-            t,
-            "bridge {}: {state} since {} ago",
-            s.name,
-            ago(s.since_ms)
-        );
+        // since_ms is 0 until the first connection attempt ends: no age to show yet.
+        let since = match s.since_ms {
+            0 => "no connection attempt finished yet".to_string(),
+            ms => format!("since {} ago", ago(ms)),
+        };
+        let _ = writeln!(t, "bridge {}: {state} {since}", s.name);
         if let (false, Some(e)) = (s.connected, &s.last_error) {
             let _ = writeln!(t, "  last error: {e}");
         }

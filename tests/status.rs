@@ -123,3 +123,33 @@ fn status_socket_answers_text_unless_asked_for_json() {
     assert!(ask_socket(p, Some(b"json\n")).starts_with('{'));
     assert_eq!(d.stop(), 0);
 }
+
+#[test]
+fn a_bridge_whose_first_attempt_is_still_running_has_no_age_yet() {
+    let dir = tempdir();
+    // Accepts TCP (the kernel's backlog) but never answers CONNECT: the first
+    // attempt stays open for the bridge's connect timeout.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let bridge = format!(
+        "[[bridge]]\nname = \"central\"\naddresses = [\"{addr}\"]\nclient_id = \"GW-S\"\n\
+         [[bridge.topic]]\npattern = \"meters/#\"\ndirection = \"out\"\n"
+    );
+    let mut d = Daemon::start(
+        dir.path(),
+        &format!("{}{bridge}", basic_config(dir.path(), "")),
+    );
+    let (code, out, err) = status(dir.path(), &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "bridge central: disconnected (last address -) no connection attempt finished yet"
+        ),
+        "{out}"
+    );
+    assert!(
+        !out.contains(" ago"),
+        "no age before the first attempt ended: {out}"
+    );
+    d.stop();
+}
