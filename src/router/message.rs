@@ -201,6 +201,14 @@ impl Message {
             + field(self.payload.len())
     }
 
+    /// The QoS of an encoded message, read without decoding the rest.
+    pub fn peek_qos(b: &[u8]) -> Option<QoS> {
+        match b {
+            [FORMAT_V1, flags, ..] => QoS::from_u8(flags & 3),
+            _ => None,
+        }
+    }
+
     /// Parses what [`Message::encode`] wrote.
     pub fn decode(mut b: Bytes) -> Result<Message, DecodeError> {
         let format = get_u8(&mut b)?;

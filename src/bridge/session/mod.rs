@@ -3,7 +3,7 @@
 //! records only on PUBACK / PUBCOMP, answers inbound PUBLISHes, and keeps the
 //! link honest with PINGREQ and a dead-link deadline of 1.5× keepalive.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use super::pace::Pace;
 use super::rules::Rules;
 use super::status::Counters;
 use super::{inbound, notify};
-use crate::queue::Queue;
+use crate::queue::{Queue, Record};
 use crate::router::message::{Message, Props, QoS};
 
 /// Writes to a link with no keepalive must still finish within this.
@@ -82,6 +82,11 @@ pub struct Session<'a> {
     window: usize,
     keepalive: Keepalive,
     acks_after_write: Vec<u64>,
+    /// Records taken from the queue but not sent yet: a QoS 2 one while
+    /// QOS2_INFLIGHT_MAX are in flight, and every record after it (order is
+    /// kept). At most a window's worth; a new session gets them again from
+    /// the queue's rewind.
+    held: VecDeque<(u64, Record)>,
 }
 
 impl<'a> Session<'a> {
@@ -100,6 +105,7 @@ impl<'a> Session<'a> {
             window: window.max(1),
             keepalive: Keepalive::new(keepalive),
             acks_after_write: Vec::new(),
+            held: VecDeque::new(),
         }
     }
 
@@ -151,10 +157,13 @@ impl<'a> Session<'a> {
     pub async fn run(mut self, shutdown: &CancellationToken, failback_at: Option<Instant>) -> End {
         let failback = failback_at.unwrap_or_else(|| Instant::now() + IDLE_HORIZON);
         loop {
+            if let Err(end) = self.release_held().await {
+                return end;
+            }
             let free = self.free_slots();
             // With messages in flight, wait for half the window before refilling: acks come
             // back one by one, and refilling after each would cost a write per message.
-            let refill_at = (self.window / 2).clamp(1, outbound::QOS2_INFLIGHT_MAX / 2);
+            let refill_at = (self.window / 2).max(1);
             let batch_ready = free >= refill_at || self.carry.inflight.is_empty();
             let can_pull = free > 0 && batch_ready && self.carry.pace.available(1) > 0;
             let timer = self.next_timer(free > 0);

@@ -17,12 +17,39 @@ pub const QOS2_INFLIGHT_MAX: usize = 20;
 pub const MSG_ID_PROPERTY: &str = "edgemq-msg-id";
 
 impl Session<'_> {
-    /// Records that may be taken now: the window, and never more than
-    /// QOS2_INFLIGHT_MAX exactly-once messages in flight (any taken record may be QoS 2).
+    /// Records that may be taken now: the window's free slots, none while
+    /// taken records are held back.
     pub(super) fn free_slots(&self) -> usize {
-        let inflight = &self.carry.inflight;
-        let window = self.window.saturating_sub(inflight.len());
-        window.min(QOS2_INFLIGHT_MAX.saturating_sub(inflight.qos2_len()))
+        if !self.held.is_empty() {
+            return 0;
+        }
+        self.window.saturating_sub(self.carry.inflight.len())
+    }
+
+    /// A QoS 2 record must wait while QOS2_INFLIGHT_MAX are in flight; QoS 0
+    /// and 1 records use the whole window.
+    fn must_hold(&self, record: &Record) -> bool {
+        Message::peek_qos(&record.data) == Some(QoS::ExactlyOnce)
+            && self.carry.inflight.qos2_len() >= QOS2_INFLIGHT_MAX
+    }
+
+    /// Sends held records, oldest first, as far as the window and the QoS 2
+    /// limit allow.
+    pub(super) async fn release_held(&mut self) -> Result<(), End> {
+        let mut sent = false;
+        while let Some((_, record)) = self.held.front() {
+            if self.must_hold(record) || self.carry.inflight.len() >= self.window {
+                break;
+            }
+            if let Some((seq, record)) = self.held.pop_front() {
+                self.send_record(seq, record)?;
+                sent = true;
+            }
+        }
+        if sent {
+            self.flush().await?;
+        }
+        Ok(())
     }
 
     /// The broker acknowledged `pkid`: release its queue record.
@@ -65,7 +92,11 @@ impl Session<'_> {
         let batch = self.shared.queue.next_batch(n);
         self.carry.pace.take(batch.len());
         for (seq, record) in batch {
-            self.send_record(seq, record)?;
+            if self.held.is_empty() && !self.must_hold(&record) {
+                self.send_record(seq, record)?;
+            } else {
+                self.held.push_back((seq, record));
+            }
         }
         self.flush().await
     }
