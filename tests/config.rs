@@ -287,6 +287,42 @@ fn every_problem_is_reported_at_once_in_line_order() {
 }
 
 #[test]
+fn misspelt_keys_and_bad_values_are_reported_together() {
+    // serde stops at its first error; the loader goes on past each one.
+    let text = "[[listener]]\nbind = \"127.0.0.1:1883\"\nbogus = 1\n[[bridge]]\nname = \"c\"\n\
+                addresses = [\"h:8883\"]\nextra = [\n  1,\n  2,\n]\n[bridge.queue]\n\
+                durability = \"sometimes\"\nmax_bytes = \"lots\"\n";
+    let err = config::parse_toml(text, Path::new("typos.toml")).unwrap_err();
+    let got: Vec<(Option<usize>, &str)> = err
+        .problems
+        .iter()
+        .map(|p| (p.line, p.key.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some(3), "listener[0].bogus"),
+            (Some(7), "bridge[0].extra"),
+            (Some(12), "bridge[0].queue.durability"),
+            (Some(13), "bridge[0].queue.max_bytes"),
+        ],
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_required_value_is_not_also_reported_missing() {
+    let text = "[[bridge]]\nname = 7\naddresses = [\"h:8883\"]\n";
+    let err = config::parse_toml(text, Path::new("name.toml")).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert_eq!(err.problems[0].key, "bridge[0].name");
+    assert!(
+        err.problems[0].message.contains("expected a string"),
+        "{err}"
+    );
+}
+
+#[test]
 fn type_errors_never_echo_a_secret() {
     let text = "[[auth.user]]\nusername = \"u\"\npassword_hash = 987654321\n";
     let err = config::parse_toml(text, Path::new("s.toml")).unwrap_err();

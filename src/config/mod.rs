@@ -22,6 +22,15 @@ pub use summary::summary;
 
 use toml_file::Locations;
 
+/// Sorts problems by line, stable: problems found on one line stay in the
+/// order found. (An unstable sort on (line, index) compiles smaller than a
+/// stable sort.)
+pub(crate) fn sort_by_line(problems: &mut Vec<ConfigProblem>) {
+    let mut numbered: Vec<_> = std::mem::take(problems).into_iter().enumerate().collect();
+    numbered.sort_unstable_by_key(|(i, p)| (p.line.unwrap_or(0), *i));
+    problems.extend(numbered.into_iter().map(|(_, p)| p));
+}
+
 /// Where `edgemq run` looks first.
 pub const DEFAULT_TOML: &str = "/etc/edgemq/edgemq.toml";
 /// Where OpenWRT (and LuCI) keep the config.

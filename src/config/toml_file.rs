@@ -47,6 +47,16 @@ impl Locations {
         !self.sections.is_empty()
     }
 
+    /// Where the value of the key (or value) spanning `offset` ends.
+    pub fn value_end(&self, offset: usize) -> Option<usize> {
+        let path = self.path_at(offset)?;
+        self.spans
+            .iter()
+            .filter(|(_, p)| p == path)
+            .map(|(r, _)| r.end)
+            .max()
+    }
+
     /// The line of `path`, or of its nearest ancestor that has one.
     pub fn line(&self, path: &str) -> Option<usize> {
         let mut p = path;
@@ -133,42 +143,129 @@ pub fn locate(table: &Spanned<DeTable<'_>>, text: &str) -> Locations {
     locs
 }
 
+/// At most this many problems serde finds in one file (one per pass).
+const MAX_SERDE_PROBLEMS: usize = 20;
+
 /// Deserializes `text` with serde; errors are located with `spans` (built from
 /// `text`) and reported through `report` (the user's file's locations).
+///
+/// serde stops at its first error. So that one `edgemq check` shows every
+/// misspelt key and bad value, the line of each error is blanked (same
+/// length, so every span stays valid) and the text deserialized again, until
+/// it loads or the next error could be a consequence of the blanking: a
+/// required key it removed, a multi-line value, a table header, a syntax error.
 pub fn deserialize(
     text: &str,
     file: &Path,
     spans: &Locations,
     report: &Locations,
 ) -> Result<Config, ConfigError> {
-    let de = toml::de::Deserializer::parse(text).map_err(|e| {
-        let line = e.span().map(|s| line_of(text, s.start));
-        ConfigError::one(file, line, SYNTAX_KEY, first_line(e.message()))
-    })?;
-    Config::deserialize(de).map_err(|e| {
-        let mut path = e
-            .span()
-            .and_then(|s| spans.path_at(s.start))
-            .unwrap_or("")
-            .to_string();
-        let mut message = plain_words(&first_line(e.message()));
-        if path.ends_with("password") || path.ends_with("password_hash") {
-            // serde quotes the offending value; for a secret that would print it.
-            message = "must be a string (value not shown: it is a secret)".into();
+    let mut text = std::borrow::Cow::Borrowed(text);
+    let mut problems: Vec<ConfigProblem> = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
+    while problems.len() < MAX_SERDE_PROBLEMS {
+        let de = match toml::de::Deserializer::parse(&text) {
+            Ok(de) => de,
+            Err(_) if !problems.is_empty() => break,
+            Err(e) => {
+                let line = e.span().map(|s| line_of(&text, s.start));
+                return Err(ConfigError::one(
+                    file,
+                    line,
+                    SYNTAX_KEY,
+                    first_line(e.message()),
+                ));
+            }
+        };
+        let e = match Config::deserialize(de) {
+            Ok(cfg) if problems.is_empty() => return Ok(cfg),
+            Ok(_) => break,
+            Err(e) => e,
+        };
+        let missing = missing_field(e.message()).map(str::to_string);
+        if missing.is_some_and(|m| removed.contains(&m)) {
+            break;
         }
-        if let Some(field) = missing_field(e.message()) {
-            path = join(&path, field);
-            let what = if report.is_uci() { "option" } else { "key" };
-            message = format!("required {what} `{}` is missing", leaf(&report.name(&path)));
+        let problem = serde_problem(&e, file, spans, report);
+        if problems
+            .iter()
+            .any(|p| p.key == problem.key && p.line == problem.line)
+        {
+            break;
         }
-        let mut problem = report.problem(file, &path, message);
-        if problem.key.is_empty() {
-            problem.key = "(top level)".into();
-        }
-        ConfigError {
-            problems: vec![problem],
-        }
-    })
+        problems.push(problem);
+        let Some((blanked, key)) = e.span().and_then(|s| {
+            let end = spans.value_end(s.start).unwrap_or(s.end).max(s.end);
+            blank_key_lines(&text, s.start, end)
+        }) else {
+            break;
+        };
+        text = std::borrow::Cow::Owned(blanked);
+        removed.push(key);
+    }
+    super::sort_by_line(&mut problems);
+    Err(ConfigError { problems })
+}
+
+/// One serde error as a located problem.
+fn serde_problem(
+    e: &toml::de::Error,
+    file: &Path,
+    spans: &Locations,
+    report: &Locations,
+) -> ConfigProblem {
+    let mut path = e
+        .span()
+        .and_then(|s| spans.path_at(s.start))
+        .unwrap_or("")
+        .to_string();
+    let mut message = plain_words(&first_line(e.message()));
+    if path.ends_with("password") || path.ends_with("password_hash") {
+        // serde quotes the offending value; for a secret that would print it.
+        message = "must be a string (value not shown: it is a secret)".into();
+    }
+    if let Some(field) = missing_field(e.message()) {
+        path = join(&path, field);
+        let what = if report.is_uci() { "option" } else { "key" };
+        message = format!("required {what} `{}` is missing", leaf(&report.name(&path)));
+    }
+    let mut problem = report.problem(file, &path, message);
+    if problem.key.is_empty() {
+        problem.key = "(top level)".into();
+    }
+    problem
+}
+
+/// `text` with the lines from the one holding `start` through the one holding
+/// `end` (a `key = value` entry, its value possibly spanning lines) turned into
+/// spaces, newlines kept; and that key's last component. None unless the first
+/// line is such an entry.
+fn blank_key_lines(text: &str, start: usize, end: usize) -> Option<(String, String)> {
+    let at = start.min(text.len());
+    let first = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let last = text[end.min(text.len())..]
+        .find('\n')
+        .map_or(text.len(), |i| end.min(text.len()) + i);
+    let line = text[first..].lines().next()?;
+    if line.trim_start().starts_with('[') {
+        return None;
+    }
+    let (key, value) = line.split_once('=')?;
+    if value.trim().is_empty() {
+        return None;
+    }
+    let key = key
+        .trim()
+        .rsplit('.')
+        .next()?
+        .trim()
+        .trim_matches('"')
+        .to_string();
+    let blank: String = text[first..last]
+        .chars()
+        .map(|c| if c == '\n' { '\n' } else { ' ' })
+        .collect();
+    Some((format!("{}{blank}{}", &text[..first], &text[last..]), key))
 }
 
 /// serde's "missing field `x`" names the field inside the table the span points at.

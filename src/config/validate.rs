@@ -40,11 +40,9 @@ pub fn validate(cfg: &Config, locs: &Locations, file: &Path, checks: Checks) -> 
     v.auth(&cfg.auth, "auth");
     v.listeners(cfg);
     v.bridges(&cfg.bridges);
-    // Stable by line: problems found on one line stay in the order found.
-    // (An unstable sort on (line, index) compiles smaller than a stable sort.)
-    let mut numbered: Vec<_> = v.problems.into_iter().enumerate().collect();
-    numbered.sort_unstable_by_key(|(i, p)| (p.line.unwrap_or(0), *i));
-    numbered.into_iter().map(|(_, p)| p).collect()
+    let mut problems = v.problems;
+    super::sort_by_line(&mut problems);
+    problems
 }
 
 struct Validator<'a> {
