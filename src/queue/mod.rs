@@ -178,28 +178,27 @@ impl Queue {
             },
             data: Some(rec.data.clone()),
         });
+        // Under "outage" with the uplink up the publisher is acknowledged at once, whether
+        // the record stays in memory or, past the memory bound, goes to disk like a spill.
+        let (durable_waiter, ack_now) = if outage_up {
+            (None, Some(waiter))
+        } else {
+            (Some(waiter), None)
+        };
         if in_memory {
             drop(st);
-            waiter.send(&Ok(()));
         } else {
             let frame = (rec.enqueued_ms, frame_key.as_deref(), &rec.data[..]);
             let wake = st.pending.is_empty();
-            // Over the memory bound under "outage", the record goes to disk like a spill:
-            // acknowledged at once, as "outage" promises while the uplink is up.
-            let (waiter, now) = if outage_up {
-                (None, Some(waiter))
-            } else {
-                (Some(waiter), None)
-            };
-            st.pending.push(seq, frame, waiter);
+            st.pending.push(seq, frame, durable_waiter);
             drop(st);
-            if let Some(w) = now {
-                w.send(&Ok(()));
-            }
             // The writer only sleeps on the condvar with nothing pending.
             if wake {
                 self.shared.wake_writer.notify_one();
             }
+        }
+        if let Some(w) = ack_now {
+            w.send(&Ok(()));
         }
         self.shared.readable.notify_waiters();
         Ok(())
