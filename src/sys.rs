@@ -243,11 +243,10 @@ pub fn status_text(b: &Broker, bridges: &[Arc<BridgeHandle>]) -> String {
         } else {
             format!("disconnected (last address {addr})")
         };
-        // since_ms is 0 until the first connection attempt ends: no age to show yet.
-        let since = match s.since_ms {
-            0 => "no connection attempt finished yet".to_string(),
-            ms => format!("since {} ago", ago(ms)),
-        };
+        let since = s.since_ms.map_or_else(
+            || "no connection attempt finished yet".to_string(),
+            |ms| format!("since {} ago", ago(ms)),
+        );
         let _ = writeln!(t, "bridge {}: {state} {since}", s.name);
         if let (false, Some(e)) = (s.connected, &s.last_error) {
             let _ = writeln!(t, "  last error: {e}");
@@ -278,7 +277,7 @@ pub fn status_json(b: &Broker, bridges: &[Arc<BridgeHandle>]) -> String {
     j.begin(Some("bridges"), '[');
     for br in bridges {
         let s = br.status();
-        let since = (s.since_ms > 0).then_some(s.since_ms);
+        let since = s.since_ms;
         j.begin(None, '{');
         j.field("name", s.name.as_str());
         j.field("connected", s.connected);

@@ -12,8 +12,9 @@ pub struct BridgeStatus {
     pub name: String,
     /// Connected to a central broker now.
     pub connected: bool,
-    /// When the connection state last changed (ms since the epoch).
-    pub since_ms: u64,
+    /// When the connection state last changed (ms since the epoch); None
+    /// until the first connection attempt has ended.
+    pub since_ms: Option<u64>,
     /// The address connected to (or last tried).
     pub address: Option<String>,
     /// Messages in the queue (sent but unacknowledged included).
@@ -109,7 +110,7 @@ impl Counters {
         self.with(|f| BridgeStatus {
             name: name.to_string(),
             connected: f.connected,
-            since_ms: f.since_ms,
+            since_ms: (f.since_ms > 0).then_some(f.since_ms),
             address: f.address.clone(),
             queue_messages: 0,
             queue_bytes: 0,
@@ -139,6 +140,6 @@ mod tests {
         assert!(!s.connected);
         assert_eq!((s.sent, s.acked, s.duplicates), (3, 2, 1));
         assert_eq!(s.last_error.as_deref(), Some("gone"));
-        assert!(s.since_ms > 0);
+        assert!(s.since_ms.is_some_and(|t| t > 0));
     }
 }
