@@ -35,10 +35,9 @@ fn populated(dir: &Path) {
     let s = Store::open(dir).unwrap();
     for i in 0..2000usize {
         let payload = format!("payload-{i}-{}", "x".repeat(i % 300));
-        let payload: &'static [u8] = payload.into_bytes().leak();
         let m = Message::new(
             &format!("t/{i}"),
-            payload,
+            payload.into_bytes(),
             QoS::AtLeastOnce,
             true,
             Origin::Broker,
