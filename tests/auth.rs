@@ -2,7 +2,7 @@
 //! checked against the real `mosquitto_passwd` and the real `mosquitto` broker.
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -12,6 +12,9 @@ use edgemq::auth::acl::Acl;
 use edgemq::auth::password::PasswordFile;
 use edgemq::auth::{Auth, AuthOutcome};
 use edgemq::config::model;
+
+#[path = "common/ports.rs"]
+mod ports;
 
 const BROKER_START_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -88,11 +91,7 @@ struct Mosquitto {
 
 impl Mosquitto {
     fn start(dir: &Path, extra_conf: &str) -> Mosquitto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = ports::free_port();
         // As root, mosquitto drops to the `mosquitto` user and can no longer read a 0600 file.
         let user = if nix::unistd::Uid::effective().is_root() {
             "user root\n"

@@ -6,11 +6,12 @@
 #![allow(dead_code)]
 
 pub mod edge;
+#[path = "../common/ports.rs"]
+pub mod ports;
 pub mod proxy;
 pub mod tls_cases;
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -43,14 +44,7 @@ pub fn have_tools() -> bool {
     have("mosquitto") && have("openssl")
 }
 
-/// A port free right now on 127.0.0.1.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use ports::free_port;
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")

@@ -5,13 +5,13 @@
 #![allow(dead_code)]
 
 pub mod clients;
+pub mod ports;
 pub mod raw;
 
 // Not every test binary uses the rumqttc drivers.
 #[allow(unused_imports)]
 pub use clients::*;
 
-use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
@@ -130,11 +130,7 @@ fn port_of(addr: &str) -> u16 {
     addr.rsplit(':').next().unwrap().parse().unwrap()
 }
 
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    let l = StdListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
+pub use ports::free_port;
 
 /// The real `edgemq` binary with a config file, stderr captured to a file.
 pub struct BinBroker {

@@ -3,7 +3,7 @@
 //! default, and the per-file reset of "the current listener" in include_dir.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,13 +40,9 @@ fn mosquitto_binary() -> Option<&'static str> {
     found
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "../common/ports.rs"]
+mod ports;
+use ports::free_port;
 
 /// Sends an anonymous MQTT 3.1.1 CONNECT and returns the CONNACK code.
 fn connack_code(port: u16) -> Option<u8> {
