@@ -67,10 +67,10 @@ async fn topic_alias_from_broker_to_client_when_allowed() {
     for r in [&mut with, &mut without] {
         assert_eq!(sub(r, 1, "al/#", 0, &[]).await, vec![0]);
     }
-    let p = publisher(b.port, "al-pub").await;
+    let mut p = publisher(b.port, "al-pub").await;
     for t in ["al/one", "al/one", "al/two", "al/three", "al/three"] {
         publish(
-            &p,
+            &mut p,
             t,
             QoS::AtMostOnce,
             false,
@@ -185,10 +185,10 @@ async fn the_clients_receive_maximum_bounds_the_broker_inflight() {
     let b = TestBroker::start().await;
     let (mut r, _) = Raw::v5(b.port, "rm2", true, 30, &p_u16(0x21, 2)).await;
     sub(&mut r, 1, "w/#", 1, &[]).await;
-    let p = publisher(b.port, "w-pub").await;
+    let mut p = publisher(b.port, "w-pub").await;
     for _ in 0..5 {
         publish(
-            &p,
+            &mut p,
             "w/t",
             QoS::AtLeastOnce,
             false,

@@ -22,9 +22,9 @@ async fn no_local_and_retain_as_published() {
     .await;
     assert_eq!(me.until_type(4).await[2..4], 9u16.to_be_bytes());
     no_pub(&mut me).await;
-    let other = publisher(b.port, "nl-other").await;
+    let mut other = publisher(b.port, "nl-other").await;
     publish(
-        &other,
+        &mut other,
         "nl/theirs",
         QoS::AtLeastOnce,
         false,
@@ -45,7 +45,7 @@ async fn no_local_and_retain_as_published() {
         vec![0]
     );
     publish(
-        &other,
+        &mut other,
         "rap/x",
         QoS::AtMostOnce,
         true,
@@ -67,9 +67,9 @@ async fn no_local_and_retain_as_published() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retain_handling_0_1_2() {
     let b = TestBroker::start().await;
-    let p = publisher(b.port, "rh-pub").await;
+    let mut p = publisher(b.port, "rh-pub").await;
     publish(
-        &p,
+        &mut p,
         "rh/t",
         QoS::AtLeastOnce,
         true,
@@ -105,10 +105,10 @@ async fn shared_subscription_gives_each_message_to_exactly_one_member() {
     }
     let (mut plain, _) = Raw::v5(b.port, "plain", true, 30, &[]).await;
     sub(&mut plain, 1, "sh/#", 0, &[]).await;
-    let p = publisher(b.port, "sh-pub").await;
+    let mut p = publisher(b.port, "sh-pub").await;
     for i in 0..30u8 {
         publish(
-            &p,
+            &mut p,
             "sh/t",
             QoS::AtLeastOnce,
             false,

@@ -50,9 +50,9 @@ async fn overlapping_subscriptions_carry_every_identifier() {
         sub(&mut r, 3, "ids/a", 0, &p_var(SUB_ID, 300)).await,
         vec![0]
     );
-    let p = publisher(b.port, "ids-pub").await;
+    let mut p = publisher(b.port, "ids-pub").await;
     publish(
-        &p,
+        &mut p,
         "ids/a",
         QoS::ExactlyOnce,
         false,
@@ -74,7 +74,7 @@ async fn overlapping_subscriptions_carry_every_identifier() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_expiry_drops_expired_and_forwards_remaining() {
     let b = TestBroker::start().await;
-    let p = publisher(b.port, "exp-pub").await;
+    let mut p = publisher(b.port, "exp-pub").await;
     let short = PublishProperties {
         message_expiry_interval: Some(1),
         ..Default::default()
@@ -83,15 +83,15 @@ async fn message_expiry_drops_expired_and_forwards_remaining() {
         message_expiry_interval: Some(60),
         ..Default::default()
     };
-    publish(&p, "exp/short", QoS::AtLeastOnce, true, b"s", short.clone()).await;
-    publish(&p, "exp/long", QoS::AtLeastOnce, true, b"l", long).await;
+    publish(&mut p, "exp/short", QoS::AtLeastOnce, true, b"s", short.clone()).await;
+    publish(&mut p, "exp/long", QoS::AtLeastOnce, true, b"l", long).await;
     // A persistent subscriber that is offline while a short-lived message waits for it.
     let (mut off, _) = Raw::v5(b.port, "exp-off", true, 30, &p_u32(SESSION_EXPIRY, 60)).await;
     assert_eq!(sub(&mut off, 1, "q/exp", 1, &[]).await, vec![1]);
     // Drain the retained deliveries of nothing, then go away.
     off.send(&raw::disconnect()).await;
     assert!(off.closed_within(WAIT).await);
-    publish(&p, "q/exp", QoS::AtLeastOnce, false, b"late", short).await;
+    publish(&mut p, "q/exp", QoS::AtLeastOnce, false, b"late", short).await;
     tokio::time::sleep(Duration::from_millis(1300)).await;
     let (mut s, _) = Raw::v5(b.port, "exp-sub", true, 30, &[]).await;
     assert_eq!(sub(&mut s, 1, "exp/#", 1, &[]).await, vec![1]);
@@ -118,9 +118,9 @@ async fn broker_respects_the_clients_maximum_packet_size() {
     let b = TestBroker::start().await;
     let (mut s, _) = Raw::v5(b.port, "small", true, 30, &p_u32(MAX_PACKET, 100)).await;
     assert_eq!(sub(&mut s, 1, "mp/#", 1, &[]).await, vec![1]);
-    let p = publisher(b.port, "mp-pub").await;
+    let mut p = publisher(b.port, "mp-pub").await;
     publish(
-        &p,
+        &mut p,
         "mp/big",
         QoS::AtLeastOnce,
         false,
@@ -129,7 +129,7 @@ async fn broker_respects_the_clients_maximum_packet_size() {
     )
     .await;
     publish(
-        &p,
+        &mut p,
         "mp/small",
         QoS::AtLeastOnce,
         false,
@@ -149,7 +149,7 @@ async fn user_properties_and_other_publish_properties_pass_through() {
     let mut s = v5(v5_opts("up-sub", b.port)).await;
     s.client.subscribe("up/#", QoS::AtLeastOnce).await.unwrap();
     s.suback().await;
-    let p = publisher(b.port, "up-pub").await;
+    let mut p = publisher(b.port, "up-pub").await;
     let props = PublishProperties {
         user_properties: vec![
             ("k".into(), "v1".into()),
@@ -162,7 +162,7 @@ async fn user_properties_and_other_publish_properties_pass_through() {
         payload_format_indicator: Some(1),
         ..Default::default()
     };
-    publish(&p, "up/a", QoS::AtLeastOnce, false, b"{}", props.clone()).await;
+    publish(&mut p, "up/a", QoS::AtLeastOnce, false, b"{}", props.clone()).await;
     let got = s.expect_publish().await.properties.unwrap();
     assert_eq!(
         got.user_properties, props.user_properties,

@@ -44,9 +44,9 @@ async fn session_expiry_ends_the_session() {
     l.send(&raw::disconnect()).await;
     assert!(l.closed_within(WAIT).await);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let p = publisher(b.port, "se-pub").await;
+    let mut p = publisher(b.port, "se-pub").await;
     publish(
-        &p,
+        &mut p,
         "se/x",
         QoS::AtLeastOnce,
         false,

@@ -104,18 +104,37 @@ pub(crate) async fn publisher(port: u16, id: &str) -> V5 {
     v5(v5_opts(id, port)).await
 }
 
+/// Publishes and, for QoS 1 and 2, waits for the broker's PUBACK / PUBCOMP:
+/// only then has the message been routed (and a retained one stored), so what
+/// the test does next cannot overtake it.
 pub(crate) async fn publish(
-    p: &V5,
+    p: &mut V5,
     topic: &str,
     qos: QoS,
     retain: bool,
     payload: &'static [u8],
     props: PublishProperties,
 ) {
+    use rumqttc::v5::mqttbytes::v5::Packet;
     p.client
         .publish_with_properties(topic, qos, retain, Bytes::from_static(payload), props)
         .await
         .unwrap();
+    if qos == QoS::AtMostOnce {
+        return;
+    }
+    loop {
+        let packet = tokio::time::timeout(WAIT, p.rx.recv())
+            .await
+            .expect("no acknowledgement for a publish")
+            .expect("publisher's event loop ended");
+        match (qos, packet) {
+            (QoS::AtLeastOnce, Packet::PubAck(_)) | (QoS::ExactlyOnce, Packet::PubComp(_)) => {
+                return;
+            }
+            _ => {}
+        }
+    }
 }
 
 pub(crate) fn will_connect(id: &str, delay: u32, session_expiry: u32) -> Vec<u8> {
