@@ -32,22 +32,34 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 exec > >(tee "$log") 2>&1
 
+# A failing stage does not stop the others: one run shows every failure.
+# The builds are the exception: without them nothing below means anything.
+stages_failed=()
+stage() {
+  local name=$1
+  shift
+  if ! "$@"; then
+    stages_failed+=("$name")
+    echo "test.sh: stage failed: $name"
+  fi
+}
+
 # The release binary too (panic = "abort", what ships): tests/store_panic.rs runs it.
 cargo build --release --bin edgemq
 export EDGEMQ_RELEASE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/edgemq"
 cargo build --all-targets
-cargo test --all-targets --no-fail-fast
+stage "cargo test" cargo test --all-targets --no-fail-fast
 
 # Packaging (issue 5): .deb installed and run, procd/UCI/LuCI checks, ipk structure,
 # customize-image.sh in a debootstrap'd chroot, and the armv7 musl cross build run
 # under qemu with a publish/subscribe round trip.
-bash tests/packaging/run.sh --all
+stage packaging bash tests/packaging/run.sh --all
 
 # Simulated power cuts (a few rounds each; the scripts take more for a release):
 # the queue log, the sled store, and the whole edge with its bridge.
-bash tests/powercut/queue.sh "${POWERCUT_ROUNDS:-5}"
-bash tests/powercut/store.sh "${POWERCUT_ROUNDS:-5}"
-bash tests/powercut/edge.sh "${POWERCUT_ROUNDS:-5}"
+stage "power cut: queue" bash tests/powercut/queue.sh "${POWERCUT_ROUNDS:-5}"
+stage "power cut: store" bash tests/powercut/store.sh "${POWERCUT_ROUNDS:-5}"
+stage "power cut: edge" bash tests/powercut/edge.sh "${POWERCUT_ROUNDS:-5}"
 
 # One closing line for the whole suite: cargo's per-binary results plus the
 # packaging and power-cut scripts' "N passed, M failed" lines.
@@ -55,3 +67,7 @@ sleep 0.2
 passed=$(grep -ohE '(test result: [a-z]+\. )?[0-9]+ passed[;,]' "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -ohE '[0-9]+ passed[;,] [0-9]+ failed' "$log" | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
 echo "all: $passed passed, $failed failed"
+if [ "${#stages_failed[@]}" -gt 0 ]; then
+  echo "failed stages: ${stages_failed[*]}"
+  exit 1
+fi
