@@ -83,7 +83,15 @@ async fn message_expiry_drops_expired_and_forwards_remaining() {
         message_expiry_interval: Some(60),
         ..Default::default()
     };
-    publish(&mut p, "exp/short", QoS::AtLeastOnce, true, b"s", short.clone()).await;
+    publish(
+        &mut p,
+        "exp/short",
+        QoS::AtLeastOnce,
+        true,
+        b"s",
+        short.clone(),
+    )
+    .await;
     publish(&mut p, "exp/long", QoS::AtLeastOnce, true, b"l", long).await;
     // A persistent subscriber that is offline while a short-lived message waits for it.
     let (mut off, _) = Raw::v5(b.port, "exp-off", true, 30, &p_u32(SESSION_EXPIRY, 60)).await;
@@ -162,7 +170,15 @@ async fn user_properties_and_other_publish_properties_pass_through() {
         payload_format_indicator: Some(1),
         ..Default::default()
     };
-    publish(&mut p, "up/a", QoS::AtLeastOnce, false, b"{}", props.clone()).await;
+    publish(
+        &mut p,
+        "up/a",
+        QoS::AtLeastOnce,
+        false,
+        b"{}",
+        props.clone(),
+    )
+    .await;
     let got = s.expect_publish().await.properties.unwrap();
     assert_eq!(
         got.user_properties, props.user_properties,
