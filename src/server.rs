@@ -65,6 +65,8 @@ fn open_store(data_dir: &Path) -> Option<Store> {
 /// them later as the unprivileged user.
 pub struct Prepared {
     listeners: Vec<(Bound, Arc<ListenerCtx>)>,
+    /// Each bridge's TLS files, in `config.bridges` order.
+    bridge_tls: Vec<Arc<bridge::TlsSlot>>,
 }
 
 /// Loads every listener's auth and TLS files for listeners bound by [`bind_all`].
@@ -89,7 +91,15 @@ pub fn prepare(config: &Config, bound: Vec<Bound>) -> anyhow::Result<Prepared> {
         });
         listeners.push((b, ctx));
     }
-    Ok(Prepared { listeners })
+    let bridge_tls = config
+        .bridges
+        .iter()
+        .map(|b| Arc::new(bridge::TlsSlot::new(b.tls.clone())))
+        .collect();
+    Ok(Prepared {
+        listeners,
+        bridge_tls,
+    })
 }
 
 impl Server {
@@ -127,8 +137,12 @@ impl Server {
             }
         }
         let broker = Broker::new(router.clone(), limits, store, shutdown.clone());
-        let bridges = start_bridges(&config, &broker)?;
-        let listeners = start_listeners(&config, prepared, &broker);
+        let Prepared {
+            listeners,
+            bridge_tls,
+        } = prepared;
+        let bridges = start_bridges(&config, bridge_tls, &broker)?;
+        let listeners = start_listeners(&config, listeners, &broker);
         sys::start(&broker, &bridges, &config);
         let addresses = listeners.iter().map(|(_, a)| a.clone()).collect();
         let listeners = listeners.into_iter().map(|(c, _)| c).collect();
@@ -203,13 +217,15 @@ impl Server {
 
 fn start_bridges(
     config: &Config,
+    tls: Vec<Arc<bridge::TlsSlot>>,
     broker: &Arc<Broker>,
 ) -> anyhow::Result<Vec<Arc<bridge::BridgeHandle>>> {
     let (tx, mut rx) = mpsc::channel::<Message>(INBOUND_QUEUE);
     let mut handles = Vec::new();
-    for b in &config.bridges {
+    for (b, tls) in config.bridges.iter().zip(tls) {
         let h = bridge::start(
             b,
+            tls,
             &config.data_dir,
             tx.clone(),
             broker.shutdown.clone(),
@@ -232,12 +248,12 @@ fn start_bridges(
 
 fn start_listeners(
     config: &Config,
-    prepared: Prepared,
+    listeners: Vec<(Bound, Arc<ListenerCtx>)>,
     broker: &Arc<Broker>,
 ) -> Vec<(Arc<ListenerCtx>, String)> {
     let permits = Arc::new(Semaphore::new(config.limits.max_connections));
     let mut out = Vec::new();
-    for (b, ctx) in prepared.listeners {
+    for (b, ctx) in listeners {
         let addr = b.local_addr();
         tracing::info!(listener = %addr, tls = ctx.tls.is_some(), anonymous = ctx.anonymous, "listening");
         tokio::spawn(listener::run(

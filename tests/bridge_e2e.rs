@@ -396,3 +396,34 @@ async fn crash_loop_of_sigkills_keeps_every_acked_message_in_order() {
         drain.elapsed()
     );
 }
+
+/// Seed 000 as a service: edgemq starts as root with `user = "edgemq"` and
+/// the gateway's key is root's alone (0600, as step-ca and certbot leave
+/// them). The bridge must read it before the privilege drop, like the
+/// listeners do, or it could never connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_only_bridge_key_is_read_before_dropping_root() {
+    use std::os::unix::fs::PermissionsExt;
+    if !have_tools() || !nix::unistd::Uid::effective().is_root() {
+        return;
+    }
+    let w = World::new();
+    // The unprivileged user must reach its data_dir; the key stays root's.
+    std::fs::set_permissions(w.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let key = w.pki.path("GW-0001.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut observer = Observer::start(w.central.plain_port, "meters/#").await;
+    let edge = EdgeProc::start_with(
+        &w.dir.path().join("edge"),
+        &w.pki,
+        &w.central.address(),
+        "user = \"nobody\"",
+        "",
+    );
+    publish_all(&edge, 0..20).await;
+    let got = observer.collect(REMOTE, 20, WAIT).await;
+    assert_ordered_complete(&indexes(&got), 20);
+    let log = edge.log();
+    assert!(log.contains("dropped root privileges"), "{log}");
+    assert!(!log.contains("ermission denied"), "{log}");
+}

@@ -53,7 +53,9 @@ pub struct Accepted {
     pub receive_max: Option<u16>,
 }
 
-/// The bridge's client TLS configuration, built on first use and on reload.
+/// The bridge's client TLS configuration: built when the slot is made (by
+/// `edgemq run` as root, before the privilege drop, like the listeners'
+/// files), again on first use if that failed, and on reload.
 pub struct TlsSlot {
     source: Option<BridgeTls>,
     // std Mutex: only an Arc is cloned or replaced under it.
@@ -61,11 +63,13 @@ pub struct TlsSlot {
 }
 
 impl TlsSlot {
-    /// A slot for `source` (None: plain TCP).
+    /// A slot for `source` (None: plain TCP), built now if the files allow.
+    /// A failure is not reported here: the bridge retries and reports it.
     pub fn new(source: Option<BridgeTls>) -> TlsSlot {
+        let built = source.as_ref().and_then(|s| tls::client_config(s).ok());
         TlsSlot {
             source,
-            built: Mutex::new(None),
+            built: Mutex::new(built),
         }
     }
 

@@ -29,7 +29,7 @@ use crate::config::model::Bridge;
 use crate::queue::{Queue, QueueOptions, Record, forward_error};
 use crate::router::forward::{Durable, Forwarder};
 use crate::router::message::{Message, Origin, now_ms};
-use connect::TlsSlot;
+pub use connect::TlsSlot;
 use rules::Rules;
 use session::Shared;
 pub use status::BridgeStatus;
@@ -45,8 +45,10 @@ pub struct BridgeHandle {
 }
 
 /// Opens the queue in `data_dir/bridge/<name>/` and spawns the uplink on `tracker`.
+/// `tls` is `TlsSlot::new(cfg.tls)`, made before any privilege drop.
 pub fn start(
     cfg: &Bridge,
+    tls: Arc<TlsSlot>,
     data_dir: &Path,
     inbound: mpsc::Sender<Message>,
     shutdown: CancellationToken,
@@ -74,7 +76,6 @@ pub fn start(
     let name: Arc<str> = Arc::from(cfg.name.as_str());
     let rules = Arc::new(Rules::new(&cfg.topics));
     let counters = Arc::new(Counters::default());
-    let tls = Arc::new(TlsSlot::new(cfg.tls.clone()));
     let span = tracing::info_span!("bridge", name = %cfg.name);
     if let Err(e) = tls.get() {
         // Not fatal: the bridge keeps queueing and retries (the file may appear later).

@@ -90,7 +90,8 @@ impl Edge {
         let (tx, mut rx) = mpsc::channel(1024);
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let handle = bridge::start(cfg, data, tx, shutdown.clone(), &tracker).unwrap();
+        let tls = std::sync::Arc::new(bridge::TlsSlot::new(cfg.tls.clone()));
+        let handle = bridge::start(cfg, tls, data, tx, shutdown.clone(), &tracker).unwrap();
         let inbound = if keep_inbound {
             Some(rx)
         } else {
