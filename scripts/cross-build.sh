@@ -209,6 +209,12 @@ write_cargo_config() {
       # be position-independent: on MIPS, PIC calls and globals go through the GOT with a $gp
       # set-up in every function.
       case $T in *musl*) rf="$rf, \"-C\", \"relocation-model=static\"" ;; esac
+      # ld pads the file so the writable segment's offset matches its address modulo the
+      # largest page size the architecture allows: 64 KiB on MIPS, so up to 64 KiB of zeros
+      # (24 KiB in this binary). 32-bit MIPS router kernels (ramips, ath79) use 4 KiB pages.
+      # (ld already uses 4 KiB for 32-bit ARM; aarch64 keeps its default: 16 and 64 KiB
+      # page kernels exist there.)
+      case $T in mipsel-*) rf="$rf, \"-C\", \"link-arg=-Wl,-z,max-page-size=4096\"" ;; esac
       echo "rustflags = [$rf]"
       echo
     done
