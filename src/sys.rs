@@ -203,6 +203,10 @@ fn figures(b: &Broker, bridges: &[Arc<BridgeHandle>]) -> Vec<(String, String)> {
         v.push((format!("{p}/sent"), s.sent.to_string()));
         v.push((format!("{p}/acked"), s.acked.to_string()));
         v.push((format!("{p}/dropped"), s.dropped.to_string()));
+        v.push((
+            format!("{p}/storage_refused"),
+            s.storage_refused.to_string(),
+        ));
         v.push((format!("{p}/duplicates"), s.duplicates.to_string()));
     }
     v.into_iter()
@@ -259,6 +263,13 @@ pub fn status_text(b: &Broker, bridges: &[Arc<BridgeHandle>]) -> String {
             "  queue: {} messages, {} bytes, oldest {oldest}; sent {}, acked {}, dropped {}, duplicates {}",
             s.queue_messages, s.queue_bytes, s.sent, s.acked, s.dropped, s.duplicates
         );
+        if s.storage_refused > 0 {
+            let _ = writeln!(
+                t,
+                "  not stored after a storage error (disk full?): {} (their publishers got no acknowledgement)",
+                s.storage_refused
+            );
+        }
     }
     t
 }
@@ -294,6 +305,7 @@ pub fn status_json(b: &Broker, bridges: &[Arc<BridgeHandle>]) -> String {
         j.field("sent", s.sent);
         j.field("acked", s.acked);
         j.field("dropped", s.dropped);
+        j.field("storage_refused", s.storage_refused);
         j.field("duplicates", s.duplicates);
         j.end('}');
     }

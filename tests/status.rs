@@ -66,7 +66,8 @@ fn status_json_carries_the_bridge_figures() {
         "\"clients\":1,".to_string(),
         format!("\"name\":\"central\",\"connected\":false,\"address\":\"{closed}\""),
         "\"queue_messages\":3,".to_string(),
-        "\"sent\":0,\"acked\":0,\"dropped\":0,\"duplicates\":0}]}\n".to_string(),
+        "\"sent\":0,\"acked\":0,\"dropped\":0,\"storage_refused\":0,\"duplicates\":0}]}\n"
+            .to_string(),
     ] {
         assert!(out.contains(&part), "{part} in {out}");
     }

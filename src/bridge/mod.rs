@@ -122,6 +122,7 @@ impl BridgeHandle {
         s.queue_bytes = q.bytes;
         s.oldest_age_ms = q.oldest_enqueued_ms.map(|t| now_ms().saturating_sub(t));
         s.dropped += q.dropped_overflow + q.dropped_age + q.io_lost;
+        s.storage_refused = q.not_stored;
         s
     }
 

@@ -29,6 +29,9 @@ pub struct BridgeStatus {
     pub acked: u64,
     /// Messages dropped: queue limits, expiry, refused by the broker.
     pub dropped: u64,
+    /// Messages the queue could not store (disk full, I/O error). Not lost
+    /// from a QoS 1/2 publisher: it got no acknowledgement and sends again.
+    pub storage_refused: u64,
     /// Messages sent again after a reconnect.
     pub duplicates: u64,
     /// Why the last connection attempt or session failed.
@@ -118,6 +121,7 @@ impl Counters {
             sent: f.sent,
             acked: f.acked,
             dropped: f.dropped,
+            storage_refused: 0,
             duplicates: f.duplicates,
             last_error: f.last_error.clone(),
         })

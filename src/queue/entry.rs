@@ -104,8 +104,11 @@ pub struct Counters {
     pub dropped_age: u64,
     /// Records superseded by a newer one with the same key.
     pub coalesced: u64,
-    /// Records lost because they could not be written or read back.
+    /// Records lost because they could not be read back.
     pub io_lost: u64,
+    /// Records whose write failed (disk full, I/O error): never acknowledged, so a QoS 1/2
+    /// publisher sends them again.
+    pub not_stored: u64,
 }
 
 /// Why a record stops being live.
@@ -119,8 +122,10 @@ pub enum Reason {
     Age,
     /// Superseded by a newer record with the same key.
     Coalesced,
-    /// Could not be written or read back.
+    /// Could not be read back.
     Io,
+    /// Could not be written; its publisher was not acknowledged.
+    NotStored,
 }
 
 /// A record picked for sending; `data` is None when it must be read from disk.

@@ -221,6 +221,7 @@ impl Index {
             Reason::Age => c.dropped_age += 1,
             Reason::Coalesced => c.coalesced += 1,
             Reason::Io => c.io_lost += 1,
+            Reason::NotStored => c.not_stored += 1,
         }
     }
 
@@ -367,7 +368,7 @@ impl Index {
                 self.memory_bytes += u64::from(self.entries[i].len);
             }
         } else {
-            self.finish(i, Reason::Io);
+            self.finish(i, Reason::NotStored);
             self.pop_done();
         }
     }

@@ -289,6 +289,7 @@ impl Queue {
             appended: c.appended,
             acked: c.acked,
             io_lost: c.io_lost,
+            not_stored: c.not_stored,
             flushes: st.flushes,
         }
     }

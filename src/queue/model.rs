@@ -144,8 +144,11 @@ pub struct QueueStats {
     pub appended: u64,
     /// Acknowledged by the central broker.
     pub acked: u64,
-    /// Lost to a failed write (the Commit said so) or an unreadable record.
+    /// Lost: acknowledged once, then unreadable from disk.
     pub io_lost: u64,
+    /// Not taken: the write failed (disk full, I/O error) and the Commit said so, so no
+    /// publisher was acknowledged for them.
+    pub not_stored: u64,
     /// Group commits: writes ended by one fdatasync each (appended / flushes = group size).
     pub flushes: u64,
 }

@@ -58,6 +58,7 @@ function bridgeRow(b) {
 		E('td', { 'class': 'td', 'data-title': _('Sent') }, String(b.sent)),
 		E('td', { 'class': 'td', 'data-title': _('Acked') }, String(b.acked)),
 		E('td', { 'class': 'td', 'data-title': _('Dropped') }, String(b.dropped)),
+		E('td', { 'class': 'td', 'data-title': _('Not stored (disk)') }, String(b.storage_refused || 0)),
 		E('td', { 'class': 'td', 'data-title': _('Duplicates') }, String(b.duplicates))
 	]);
 }
@@ -70,7 +71,7 @@ function renderStatus(res) {
 			E('p', { 'class': 'alert-message warning' },
 				_('edgemq is not running, or did not answer: %s').format((res && res.error) || _('no answer')))
 		]);
-	var head = [ _('Bridge'), _('State'), _('Queued'), _('Oldest'), _('Sent'), _('Acked'), _('Dropped'), _('Duplicates') ];
+	var head = [ _('Bridge'), _('State'), _('Queued'), _('Oldest'), _('Sent'), _('Acked'), _('Dropped'), _('Not stored (disk)'), _('Duplicates') ];
 	var rows = st.bridges.map(bridgeRow);
 	if (!rows.length)
 		rows.push(E('tr', { 'class': 'tr placeholder' },
