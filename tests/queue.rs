@@ -450,9 +450,11 @@ async fn one_flush_covers_every_append_that_arrived_meanwhile() {
     append_all(&q, 0..2000).await;
     let s = q.stats();
     assert_eq!(s.appended, 2000);
+    // How many flushes the appends span depends on the machine (fsync time against append
+    // time: 24 seen on a loaded CI-sized host); one per record would be 2,000.
     assert!(
-        s.flushes >= 1 && s.flushes <= 20,
-        "{} flushes for 2000 appends",
+        s.flushes >= 1 && s.flushes * 10 <= s.appended,
+        "{} flushes for 2000 appends: fewer than ten records per flush",
         s.flushes
     );
     // Waiting for each commit before the next append: one flush per record.
