@@ -435,7 +435,19 @@ async fn a_failing_disk_fails_the_commit_and_the_queue_recovers() {
     }
     let s = q.stats();
     assert_eq!((s.messages, s.not_stored, s.io_lost), (0, 1, 0));
-    // Space is back (a fresh segment): the queue goes on and the failed record is not in it.
+    // Right after a failed write, records bound for disk are refused at once (their
+    // publishers re-send them behind the failed one), without another write.
+    match q.append(record(1)) {
+        Err(QueueError::Io { source, .. }) => {
+            assert_eq!(source.raw_os_error(), Some(nix::libc::ENOSPC));
+        }
+        Err(other) => panic!("expected the write's I/O error, got {other:?}"),
+        Ok(_) => panic!("a record was taken right after a failed write"),
+    }
+    assert_eq!((q.stats().messages, q.stats().not_stored), (0, 2));
+    // Space is back (a fresh segment): a second later the queue goes on, without the failed
+    // records.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     append_all(&q, 1..4).await;
     q.close().unwrap();
     let q = Queue::open(dir.path(), opts(1 << 20)).unwrap();

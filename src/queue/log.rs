@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::cursor::CursorFile;
 use super::segment;
+use super::state::REFUSE_AFTER_FAILURE;
 use super::{Inner, Pending, PendingItem, QueueError, Shared, now_ms};
 use crate::config::model::Durability;
 
@@ -177,8 +178,25 @@ impl Writer {
             let end = start + len as usize;
             let first_seq = chunk.first().map_or(0, |i| i.seq);
             let result = self.write(&batch.buf[start..end], first_seq);
+            let failed = result.as_ref().err().cloned();
             self.settle(chunk, result);
             start = end;
+            if let Some(e) = failed {
+                // Nothing queued behind a failed record may be written before that record is
+                // sent again: on a full disk a smaller, later write can still fit, and would
+                // overtake the publisher's re-sent messages. The rest of the batch and every
+                // record already waiting fail with it; their publishers re-send them in order.
+                let mut rest: Vec<_> = items.collect();
+                {
+                    let mut st = self.shared.lock();
+                    rest.append(&mut std::mem::take(&mut st.pending).items);
+                    st.refusing = Some((Instant::now() + REFUSE_AFTER_FAILURE, e.clone()));
+                }
+                if !rest.is_empty() {
+                    self.settle(rest, Err(e));
+                }
+                return;
+            }
         }
     }
 

@@ -113,6 +113,7 @@ impl Queue {
                 drops_logged: (0, 0),
                 drops_logged_at: None,
                 memory_full: false,
+                refusing: None,
             }),
             wake_writer: Condvar::new(),
             readable: Notify::new(),
@@ -166,6 +167,11 @@ impl Queue {
         let outage_up = self.shared.opts.durability == Durability::Outage && st.uplink_up;
         let in_memory =
             outage_up && st.memory_room(len, self.shared.opts.memory_bytes, &self.shared.dir);
+        if !in_memory {
+            if let Some(e) = st.refusal() {
+                return Err(e);
+            }
+        }
         let frame_key = if in_memory { None } else { key.clone() };
         let seq = st.index.push(NewRecord {
             enqueued_ms: rec.enqueued_ms,

@@ -17,6 +17,11 @@ use crate::router::forward::ForwardError;
 const READ_RUN_MAX: u64 = 256 << 10;
 /// Drops are logged at most this often (with the count since the last line).
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// After a failed write the queue refuses records bound for disk this long. The failed
+/// records' publishers are closed (or get a negative PUBACK) and send them again; records
+/// their sessions had already routed behind them must not be written first. Re-sends
+/// within this time fail at once, without another write to a full disk.
+pub(super) const REFUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
 /// Who is told whether one appended record became durable.
 #[derive(Debug)]
@@ -95,9 +100,22 @@ pub(super) struct Inner {
     pub(super) drops_logged_at: Option<std::time::Instant>,
     /// "outage": the in-memory backlog is at its bound and new records go to disk.
     pub(super) memory_full: bool,
+    /// Until when records bound for disk are refused, and why: the last failed write.
+    pub(super) refusing: Option<(std::time::Instant, QueueError)>,
 }
 
 impl Inner {
+    /// The error a record bound for disk is refused with, while a failed write is recent.
+    pub(super) fn refusal(&mut self) -> Option<QueueError> {
+        let (until, e) = self.refusing.as_ref()?;
+        if std::time::Instant::now() < *until {
+            self.index.counters.not_stored += 1;
+            return Some(e.clone());
+        }
+        self.refusing = None;
+        None
+    }
+
     /// Logs drops since the last report, at most once per [`DROP_LOG_INTERVAL`].
     pub(super) fn report_drops(&mut self, dir: &Path) {
         let c = self.index.counters;
