@@ -61,6 +61,10 @@ stage "power cut: queue" bash tests/powercut/queue.sh "${POWERCUT_ROUNDS:-5}"
 stage "power cut: store" bash tests/powercut/store.sh "${POWERCUT_ROUNDS:-5}"
 stage "power cut: edge" bash tests/powercut/edge.sh "${POWERCUT_ROUNDS:-5}"
 
+# A full disk under the real binary: refused with a clear log line, nothing acknowledged
+# lost or reordered, accepting again once there is room.
+stage "disk full: edge" bash tests/diskfull/edge.sh
+
 # One closing line for the whole suite: cargo's per-binary results plus the
 # packaging and power-cut scripts' "N passed, M failed" lines.
 sleep 0.2
