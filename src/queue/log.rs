@@ -178,25 +178,28 @@ impl Writer {
             let end = start + len as usize;
             let first_seq = chunk.first().map_or(0, |i| i.seq);
             let result = self.write(&batch.buf[start..end], first_seq);
-            let failed = result.as_ref().err().cloned();
-            self.settle(chunk, result);
             start = end;
-            if let Some(e) = failed {
-                // Nothing queued behind a failed record may be written before that record is
-                // sent again: on a full disk a smaller, later write can still fit, and would
-                // overtake the publisher's re-sent messages. The rest of the batch and every
-                // record already waiting fail with it; their publishers re-send them in order.
-                let mut rest: Vec<_> = items.collect();
-                {
-                    let mut st = self.shared.lock();
-                    rest.append(&mut std::mem::take(&mut st.pending).items);
-                    st.refusing = Some((Instant::now() + REFUSE_AFTER_FAILURE, e.clone()));
-                }
-                if !rest.is_empty() {
-                    self.settle(rest, Err(e));
-                }
-                return;
+            let Err(e) = &result else {
+                self.settle(chunk, result);
+                continue;
+            };
+            // Nothing queued behind a failed record may be written before that record is
+            // sent again: on a full disk a smaller, later write can still fit, and would
+            // overtake the publisher's re-sent messages. The rest of the batch and every
+            // record already waiting fail with it, and records bound for disk are refused
+            // for a while, from before any publisher hears of the failure.
+            let e = e.clone();
+            let mut rest: Vec<_> = items.collect();
+            {
+                let mut st = self.shared.lock();
+                rest.append(&mut std::mem::take(&mut st.pending).items);
+                st.refusing = Some((Instant::now() + REFUSE_AFTER_FAILURE, e.clone()));
             }
+            self.settle(chunk, result);
+            if !rest.is_empty() {
+                self.settle(rest, Err(e));
+            }
+            return;
         }
     }
 
