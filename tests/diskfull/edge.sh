@@ -16,7 +16,8 @@
 #   - after a restart on the same disk and with the central broker up, every acknowledged
 #     message arrives there, in order (duplicates allowed), byte for byte.
 set -u
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# ROOT, check (PASS/FAIL), free_port, wait_port PORT PID
+. "$(dirname "$0")/../packaging/lib.sh"
 LEAVE_KB=3072
 FIRST=20000
 MORE=500
@@ -43,16 +44,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 500); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.02; done
-  return 1
-}
-passed=0; failed=0
-check() {  # check NAME CONDITION...
-  local name=$1; shift
-  if "$@"; then echo "  ok   $name"; passed=$((passed + 1)); else echo "  FAIL $name"; failed=$((failed + 1)); fi
-}
 
 cd "$W" || exit 2
 truncate -s 16M disk.img && mkfs.ext4 -q -F disk.img && mount -o loop disk.img "$MNT" || exit 2
@@ -81,7 +72,7 @@ printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser root\n' "$CENTRAL_PORT
 start_edge() {
   "$BIN" run -c edge.toml >>edge.log 2>&1 &
   EDGE=$!
-  wait_port "$EDGE_PORT" || { echo "diskfull: edgemq did not start"; cat edge.log; exit 2; }
+  wait_port "$EDGE_PORT" "$EDGE" || { echo "diskfull: edgemq did not start"; cat edge.log; exit 2; }
 }
 status() { "$BIN" status -c edge.toml 2>&1; }
 
@@ -146,7 +137,7 @@ kill -TERM "$EDGE"; wait "$EDGE"; rc=$?; EDGE=""
 check "SIGTERM ends it cleanly" [ "$rc" -eq 0 ]
 mosquitto -c central.conf >central.log 2>&1 &
 CENTRAL=$!
-wait_port "$CENTRAL_PORT" || { echo "diskfull: mosquitto did not start"; exit 2; }
+wait_port "$CENTRAL_PORT" "$CENTRAL" || { echo "diskfull: mosquitto did not start"; exit 2; }
 mosquitto_sub -p "$CENTRAL_PORT" -t 'up/#' -q 1 -i diskfull-sub >got.txt 2>/dev/null &
 SUB=$!
 sleep 0.3
@@ -174,8 +165,8 @@ EOF
 echo "  $(head -1 verify.txt)"
 check "every acknowledged message arrived, in order, byte for byte" grep -qx OK verify.txt
 
-if [ "$failed" -gt 0 ]; then
+if [ "$FAIL" -gt 0 ]; then
   echo "--- edge.log (last 30 lines)"; tail -30 edge.log
 fi
-echo "diskfull (edge, data_dir on a full disk): $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+echo "diskfull (edge, data_dir on a full disk): $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
