@@ -105,7 +105,8 @@ pub(super) struct Inner {
 }
 
 impl Inner {
-    /// The error a record bound for disk is refused with, while a failed write is recent.
+    /// The error a record bound for disk is refused with, while a failed write is recent;
+    /// a refusal is counted as not stored.
     pub(super) fn refusal(&mut self) -> Option<QueueError> {
         let (until, e) = self.refusing.as_ref()?;
         if std::time::Instant::now() < *until {
