@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Cross-build edgemq for the appliance targets on a Debian 12 (bookworm) x86_64 host
-# where rustup cannot download targets, then smoke-test each binary under qemu-user.
+# where rustup cannot download targets, then test each binary under qemu-user: a round trip
+# (tests/packaging/cross_smoke.sh) and the bridge's store-and-forward to a TLS Mosquitto through
+# an outage, a clean stop and a SIGKILL (tests/packaging/cross_bridge.sh).
 #
 #   scripts/cross-build.sh                       # all four targets
 #   scripts/cross-build.sh armv7-unknown-linux-musleabihf   # one (or several) targets
 #   SETUP_ONLY=1 scripts/cross-build.sh ...      # install toolchains only
-#   NO_SMOKE=1   scripts/cross-build.sh ...      # build, no qemu smoke test
+#   NO_SMOKE=1   scripts/cross-build.sh ...      # build, no qemu tests
 #   STD_FEATURES="backtrace panic-unwind" ...    # std features of -Zbuild-std (every target);
 #                 default optimize_for_size: no backtrace symbolizer (gimli, addr2line, demangler:
 #                 ~65 KiB on armv7), smaller std algorithms; panics still print their message
@@ -55,7 +57,7 @@ qemu_of() { case $1 in armv7-*) echo qemu-arm-static ;; aarch64-*) echo qemu-aar
 install_host_packages() {
   local pkgs="rustc-web cargo-web rust-web-src gcc-arm-linux-gnueabihf gcc-aarch64-linux-gnu
     gcc-mipsel-linux-gnu libc6-dev-armhf-cross libc6-dev-arm64-cross libc6-dev-mipsel-cross
-    qemu-user-static curl make file mosquitto-clients"
+    qemu-user-static curl make file mosquitto mosquitto-clients openssl"
   # shellcheck disable=SC2086
   if dpkg-query -W -f='${Status}\n' $pkgs 2>/dev/null | grep -vq 'install ok installed' ||
      [ "$(dpkg-query -W -f='${Status}\n' $pkgs 2>/dev/null | wc -l)" -lt "$(echo $pkgs | wc -w)" ]; then
@@ -261,7 +263,9 @@ main() {
     size=$(stat -c %s "$bin.stripped")
     smoke=skipped
     if [ "${NO_SMOKE:-0}" != 1 ]; then
-      if "$ROOT/tests/packaging/cross_smoke.sh" "$T" "$bin"; then smoke=passed; else smoke=FAILED; rc=1; fi
+      # the round trip, then the bridge's store-and-forward through an outage and restarts
+      if "$ROOT/tests/packaging/cross_smoke.sh" "$T" "$bin" &&
+        "$ROOT/tests/packaging/cross_bridge.sh" "$T" "$bin"; then smoke=passed; else smoke=FAILED; rc=1; fi
     fi
     local budget=ok; [ "$size" -le "$SIZE_BUDGET" ] || budget="OVER the $((SIZE_BUDGET / 1024)) KiB budget"
     printf '%-32s build %5ss  stripped %9s bytes (%s KiB, %s)  smoke %s\n' \

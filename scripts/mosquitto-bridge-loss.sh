@@ -16,7 +16,8 @@
 # Needs mosquitto, openssl, python3 with paho-mqtt. Prints one line per edge; exits 0.
 set -u
 N=${1:-5000}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# ROOT, free_port, wait_port, make_pki, central_listeners
+. "$(dirname "$0")/../tests/packaging/lib.sh"
 QUIET_SECS=3     # the observer is done when nothing arrived for this long
 MAX_WAIT=60
 for tool in mosquitto openssl python3; do
@@ -36,43 +37,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 cd "$W" || exit 2
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 500); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.02; done
-  return 1
-}
-ossl() { openssl "$@" >/dev/null 2>&1 || { echo "openssl $*"; exit 2; }; }
-ossl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout ca.key -out ca.crt -subj /CN=loss-CA
-printf 'basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
-printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >client.ext
-for leaf in "server /CN=localhost server.ext" "GW-0001 /CN=GW-0001/O=MBusGateway/C=DK client.ext"; do
-  set -- $leaf
-  ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2"
-  ossl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$1.crt" -days 30 -extfile "$3"
-done
+make_pki || exit 2
 TLS_PORT=$(free_port); PLAIN_PORT=$(free_port); EDGE_PORT=$(free_port)
-echo 'pattern readwrite meters/%u/#' >acl
 mkdir -p central-db
-cat >central.conf <<EOF
-per_listener_settings true
-user root
-persistence true
-persistence_location $W/central-db/
-log_dest file $W/central.log
-log_type all
-max_queued_messages 1000000
-listener $TLS_PORT 127.0.0.1
-allow_anonymous false
-cafile $W/ca.crt
-certfile $W/server.crt
-keyfile $W/server.key
-require_certificate true
-use_identity_as_username true
-tls_version tlsv1.3
-acl_file $W/acl
-listener $PLAIN_PORT 127.0.0.1
-allow_anonymous true
-EOF
+{ printf 'user root\npersistence true\npersistence_location %s/central-db/\n' "$W"
+  printf 'log_dest file %s/central.log\nlog_type all\n' "$W"
+  central_listeners "$W" "$TLS_PORT" "$PLAIN_PORT"; } >central.conf
 
 cat >loss.py <<'EOF'
 import sys, threading, time

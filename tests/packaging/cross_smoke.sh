@@ -11,15 +11,7 @@ echo "qemu smoke test: $TARGET"
 # qemu emulation is slow: allow more time for the broker to come up
 STARTUP_TRIES=300
 
-case $TARGET in
-	armv7-*gnueabihf) QEMU=(qemu-arm-static -L /usr/arm-linux-gnueabihf) ;;
-	aarch64-*gnu) QEMU=(qemu-aarch64-static -L /usr/aarch64-linux-gnu) ;;
-	armv7-*|arm-*) QEMU=(qemu-arm-static) ;;
-	aarch64-*) QEMU=(qemu-aarch64-static) ;;
-	mipsel-*) QEMU=(qemu-mipsel-static) ;;
-	x86_64-*) QEMU=() ;;
-	*) not_ok "no qemu known for $TARGET"; finish ;;
-esac
+qemu_for "$TARGET" || { not_ok "no qemu known for $TARGET"; finish; }
 need mosquitto_pub mosquitto_sub ${QEMU[0]:+"${QEMU[0]}"} || finish
 [ -x "$BIN" ] || { not_ok "no binary $BIN"; finish; }
 

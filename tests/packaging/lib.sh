@@ -32,11 +32,12 @@ finish() {
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
-# wait (bounded) until 127.0.0.1:$1 accepts connections; $2 = pid that must stay alive
+# wait (bounded, 10 s) until 127.0.0.1:$1 accepts connections; $2, if given, is a pid that
+# must stay alive meanwhile
 wait_port() {
 	local i
 	for i in $(seq 1 100); do
-		kill -0 "$2" 2>/dev/null || return 1
+		[ -z "${2:-}" ] || kill -0 "$2" 2>/dev/null || return 1
 		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
 		sleep 0.1
 	done
@@ -73,4 +74,54 @@ mqtt_round_trip() {
 	echo "    round trip output: $(tr '\n' ' ' < "$out")"
 	rm -f "$out"
 	return 1
+}
+# In the current directory, the certificates of seed 000: a CA (ca.crt, ca.key), a server
+# certificate for 127.0.0.1 and localhost (server.crt, server.key) and the gateway's client
+# certificate, CN=GW-0001 (GW-0001.crt, GW-0001.key). Returns 1, saying why, if openssl fails.
+make_pki() {
+	local leaf
+	_ossl() { openssl "$@" >/dev/null 2>&1 || { echo "openssl $* failed" >&2; return 1; }; }
+	_ossl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout ca.key -out ca.crt -subj /CN=edgemq-test-CA || return 1
+	printf 'basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+	printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >client.ext
+	for leaf in "server /CN=localhost server.ext" "GW-0001 /CN=GW-0001/O=MBusGateway/C=DK client.ext"; do
+		set -- $leaf
+		_ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" || return 1
+		_ossl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$1.crt" -days 30 -extfile "$3" || return 1
+	done
+}
+# The listeners of a central Mosquitto configured like seed 000, for mosquitto.conf (stdout):
+# TLS 1.3 on $2 with require_certificate, use_identity_as_username and `pattern readwrite
+# meters/%u/#`, certificates from make_pki in directory $1; a plain anonymous listener on $3
+# for the test's own observer. Writes $1/acl.
+central_listeners() {
+	local dir=$1 tls_port=$2 plain_port=$3
+	echo 'pattern readwrite meters/%u/#' >"$dir/acl"
+	cat <<EOC
+per_listener_settings true
+max_queued_messages 1000000
+listener $tls_port 127.0.0.1
+allow_anonymous false
+cafile $dir/ca.crt
+certfile $dir/server.crt
+keyfile $dir/server.key
+require_certificate true
+use_identity_as_username true
+tls_version tlsv1.3
+acl_file $dir/acl
+listener $plain_port 127.0.0.1
+allow_anonymous true
+EOC
+}
+# QEMU=(the qemu-user command line that runs a binary built for target $1); empty for x86_64
+qemu_for() {
+	case $1 in
+		armv7-*gnueabihf) QEMU=(qemu-arm-static -L /usr/arm-linux-gnueabihf) ;;
+		aarch64-*gnu) QEMU=(qemu-aarch64-static -L /usr/aarch64-linux-gnu) ;;
+		armv7-*|arm-*) QEMU=(qemu-arm-static) ;;
+		aarch64-*) QEMU=(qemu-aarch64-static) ;;
+		mipsel-*) QEMU=(qemu-mipsel-static) ;;
+		x86_64-*) QEMU=() ;;
+		*) return 1 ;;
+	esac
 }

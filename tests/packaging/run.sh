@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packaging tests (issue 5). Fast set by default; --all adds the slow ones:
 #   test_image.sh  (customize-image.sh in a debootstrap'd chroot; minutes the first time)
-#   cross_armv7.sh (armv7 musl cross build + qemu smoke test; minutes)
+#   cross_armv7.sh (armv7 musl cross build + qemu round trip and bridge test; minutes)
 # Uses the newer of target/release/edgemq and target/debug/edgemq (or $EDGEMQ_BIN); builds debug if none.
 # With CI=true a missing tool is a failure, not a skip.
 set -uo pipefail
