@@ -20,7 +20,9 @@
 //!   partly overlaps a granted subscription takes effect.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use super::file::{self, FileError};
 
 /// Bit granting delivery to the client (subscribe and receive).
 const READ: u8 = 1;
@@ -28,29 +30,6 @@ const READ: u8 = 1;
 const WRITE: u8 = 2;
 /// A `deny` rule.
 const DENY: u8 = 0;
-
-/// A problem with an ACL file.
-#[derive(Debug, thiserror::Error)]
-pub enum AclError {
-    /// The file could not be read.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// A line Mosquitto would refuse.
-    #[error("{}:{line}: {reason}", path.display())]
-    Line {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
 
 #[derive(Debug, Clone)]
 struct Rule {
@@ -70,24 +49,16 @@ pub struct Acl {
 
 impl Acl {
     /// Reads and parses `path`.
-    pub fn load(path: &Path) -> Result<Acl, AclError> {
-        let bytes = std::fs::read(path).map_err(|source| AclError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(path, &String::from_utf8_lossy(&bytes))
+    pub fn load(path: &Path) -> Result<Acl, FileError> {
+        Self::parse(path, &file::read_text(path)?)
     }
 
     /// Parses file content; `path` is only used in messages.
-    pub fn parse(path: &Path, text: &str) -> Result<Acl, AclError> {
+    pub fn parse(path: &Path, text: &str) -> Result<Acl, FileError> {
         let mut acl = Acl::default();
         let mut user: Option<String> = None;
         for (i, raw) in text.lines().enumerate() {
-            let err = |reason: String| AclError::Line {
-                path: path.to_path_buf(),
-                line: i + 1,
-                reason,
-            };
+            let err = |reason: String| FileError::line(path, i + 1, reason);
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;

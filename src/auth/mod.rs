@@ -6,6 +6,7 @@
 //! half a configuration (or none).
 
 pub mod acl;
+pub mod file;
 pub mod password;
 
 use std::collections::HashMap;

@@ -12,11 +12,13 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use ring::rand::SecureRandom;
+
+use super::file::{self, FileError};
 
 /// Iterations mosquitto_passwd uses for $7$ hashes (PW_DEFAULT_ITERATIONS).
 pub const DEFAULT_ITERATIONS: u32 = 101;
@@ -40,24 +42,9 @@ const B64: GeneralPurpose = GeneralPurpose::new(
 /// A problem with a password file or a single hash.
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
-    /// The file could not be read.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// A line that is neither a comment, blank, nor `user:password`.
-    #[error("{}:{line}: {reason}", path.display())]
-    Line {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong with it.
-        reason: String,
-    },
+    /// The file could not be read, or a line in it is refused.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// A hash string that is not a valid $6$ or $7$ hash.
     #[error("invalid password hash: {0}")]
     Hash(&'static str),
@@ -215,12 +202,7 @@ pub struct PasswordFile {
 impl PasswordFile {
     /// Reads and parses `path`; any malformed line is an error naming file and line.
     pub fn load(path: &Path) -> Result<PasswordFile, PasswordError> {
-        let text = std::fs::read(path).map_err(|source| PasswordError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let text = String::from_utf8_lossy(&text);
-        Self::parse(path, &text)
+        Self::parse(path, &file::read_text(path)?)
     }
 
     /// Parses file content; `path` is only used in messages.
@@ -229,11 +211,7 @@ impl PasswordFile {
         let mut seen_at: HashMap<String, usize> = HashMap::new();
         for (i, raw) in text.lines().enumerate() {
             let line_no = i + 1;
-            let err = |reason: String| PasswordError::Line {
-                path: path.to_path_buf(),
-                line: line_no,
-                reason,
-            };
+            let err = |reason: String| PasswordError::from(FileError::line(path, line_no, reason));
             let Some((user, cred)) = parse_line(raw).map_err(|r| err(r.to_string()))? else {
                 continue;
             };

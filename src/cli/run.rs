@@ -78,7 +78,7 @@ fn serve(cfg: Config) -> anyhow::Result<()> {
 fn exit_code_for(e: &anyhow::Error) -> u8 {
     let bad_file = e.chain().any(|c| {
         c.is::<crate::auth::password::PasswordError>()
-            || c.is::<crate::auth::acl::AclError>()
+            || c.is::<crate::auth::file::FileError>()
             || c.is::<crate::tls::TlsError>()
     });
     if bad_file { 1 } else { 2 }
