@@ -15,25 +15,11 @@ use edgemq::config::model;
 
 #[path = "common/ports.rs"]
 mod ports;
+#[path = "common/tools.rs"]
+mod tools;
+use tools::have_tool as have;
 
 const BROKER_START_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// True when `bin` is installed; when it is not, fails under CI=true and skips otherwise.
-fn have(bin: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{bin} is required when CI=true"
-        );
-        eprintln!("note: {bin} not installed, skipping this test");
-    }
-    found
-}
 
 fn mosquitto_passwd(args: &[&str]) {
     let out = Command::new("mosquitto_passwd")

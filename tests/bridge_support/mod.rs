@@ -8,6 +8,9 @@
 pub mod edge;
 #[path = "../common/ports.rs"]
 pub mod ports;
+#[path = "../common/tools.rs"]
+mod tools;
+pub use tools::have_tool as have;
 pub mod proxy;
 pub mod tls_cases;
 
@@ -22,22 +25,6 @@ use tokio::sync::mpsc;
 
 /// Longest any wait in these tests may take.
 pub const WAIT: Duration = Duration::from_secs(20);
-
-/// True when `tool` is installed; under CI=true a missing tool fails the test.
-pub fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{tool} is required for this test (CI=true)");
-        }
-        eprintln!("note: {tool} not installed; test skipped");
-    }
-    found
-}
 
 /// True when mosquitto and openssl are both available.
 pub fn have_tools() -> bool {

@@ -6,6 +6,11 @@
 
 pub mod mqtt;
 pub mod tls;
+#[path = "../common/tools.rs"]
+mod tools;
+// not every test crate that includes this module checks for a tool
+#[allow(unused_imports)]
+pub use tools::have_tool;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -23,24 +28,6 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// daemon with nothing to drain must be far quicker).
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(20);
-
-/// Whether the external `tool` is installed. Missing: panics under CI=true,
-/// otherwise prints a note so the caller can skip.
-pub fn have_tool(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is required under CI=true"
-        );
-        eprintln!("note: {tool} not installed; skipping this test");
-    }
-    found
-}
 
 /// Polls `f` until it returns Some or `timeout` passes.
 pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
