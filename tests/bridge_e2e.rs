@@ -25,28 +25,21 @@ const CRASH_BATCH: u64 = 800;
 /// Latest moment of a crash-loop SIGKILL after the round starts publishing.
 const CRASH_MAX_MS: u64 = 300;
 
-/// A small xorshift, seeded from the clock and printed, so a failing round can be replayed.
-struct Rng(u64);
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 
-impl Rng {
-    fn new() -> Rng {
-        let seed = std::env::var("E2E_SEED").ok().and_then(|s| s.parse().ok());
-        let seed = seed.unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-        eprintln!("E2E_SEED={seed}");
-        Rng(seed)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
+/// The rounds' generator, seeded from `E2E_SEED` or the clock, and the seed printed, so a
+/// failing run can be replayed.
+fn seeded() -> Rng {
+    let seed = std::env::var("E2E_SEED").ok().and_then(|s| s.parse().ok());
+    let seed = seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    eprintln!("E2E_SEED={seed}");
+    Rng::new(seed)
 }
 
 /// Receives at the observer until every number in `want` has arrived on
@@ -344,7 +337,7 @@ async fn crash_loop_of_sigkills_keeps_every_acked_message_in_order() {
     let proxy = Proxy::start(w.central.tls_port, Gate::Open).await;
     let mut observer = Observer::start(w.central.plain_port, "meters/#").await;
     let mut edge = EdgeProc::start(&w.dir.path().join("edge"), &w.pki, &proxy.address(), "");
-    let mut rng = Rng::new();
+    let mut rng = seeded();
     let mut want = BTreeSet::new();
     let mut got = Vec::new();
     let mut next = 0u64;

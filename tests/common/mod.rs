@@ -5,8 +5,10 @@
 #![allow(dead_code)]
 
 pub mod clients;
+pub mod fuzz;
 pub mod ports;
 pub mod raw;
+pub mod rng;
 
 // Not every test binary uses the rumqttc drivers.
 #[allow(unused_imports)]
@@ -30,7 +32,13 @@ static LOG: Once = Once::new();
 
 /// Broker logs to stderr at EDGEMQ_LOG (default warn), once per test binary.
 pub fn init_logging() {
-    LOG.call_once(|| edgemq::daemon::init_logging("warn"));
+    init_logging_at("warn");
+}
+
+/// As [`init_logging`] with another default level, for a test binary whose expected warnings
+/// would flood the output; call it before anything starts a broker.
+pub fn init_logging_at(level: &str) {
+    LOG.call_once(|| edgemq::daemon::init_logging(level));
 }
 
 /// Config text with one anonymous loopback listener on `bind`, `data_dir`,

@@ -9,28 +9,24 @@ use std::time::Duration;
 use edgemq::config::model::*;
 use edgemq::config::units::{Dur, Size};
 
-/// xorshift64*: deterministic, good enough to explore the space.
-pub struct Rng(u64);
+#[path = "../common/rng.rs"]
+mod rng;
+pub use rng::Rng;
 
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    pub fn bool(&mut self) -> bool {
-        self.below(2) == 0
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
+/// Random values of the config's kinds, awkward strings included.
+trait Random {
+    fn string(&mut self) -> String;
+    fn opt_string(&mut self) -> Option<String>;
+    fn path(&mut self) -> PathBuf;
+    fn opt_path(&mut self) -> Option<PathBuf>;
+    fn dur(&mut self) -> Dur;
+    fn size(&mut self) -> Size;
+    fn small<T: TryFrom<u64>>(&mut self, max: u64) -> T
+    where
+        T::Error: std::fmt::Debug;
+}
+
+impl Random for Rng {
     fn string(&mut self) -> String {
         const PIECES: &[&str] = &[
             "a", "Z", "9", "/", " ", "'", "\"", "\\", "#", "é", "$7$", "-", "_", ".", "\t", "+",
