@@ -132,86 +132,69 @@ fn sweep_expired(broker: &Broker) {
 }
 
 fn figures(b: &Broker, bridges: &[Arc<BridgeHandle>]) -> Vec<(String, String)> {
+    let mut v = broker_figures(b);
+    for br in bridges {
+        v.extend(bridge_figures(br));
+    }
+    v.into_iter()
+        .map(|(k, val)| (format!("$SYS/broker/{k}"), val))
+        .collect()
+}
+
+/// The broker's own figures, named as Mosquitto names them.
+fn broker_figures(b: &Broker) -> Vec<(String, String)> {
     let st = &b.stats;
-    let sessions = b.router.sessions().len();
-    let connected = Stats::get(&st.clients_connected);
-    let r = &b.router.stats;
-    let mut v = vec![
+    let sessions = b.router.sessions().len() as u64;
+    let connected = Stats::get(&st.clients_connected) as u64;
+    let n = |key: &str, value: u64| (key.to_string(), value.to_string());
+    vec![
         (
-            "version".to_string(),
+            "version".into(),
             format!("edgemq version {}", env!("CARGO_PKG_VERSION")),
         ),
         (
             "uptime".into(),
             format!("{} seconds", b.started.elapsed().as_secs()),
         ),
-        ("clients/connected".into(), connected.to_string()),
-        ("clients/active".into(), connected.to_string()),
-        (
-            "clients/maximum".into(),
-            Stats::get(&st.clients_maximum).to_string(),
+        n("clients/connected", connected),
+        n("clients/active", connected),
+        n("clients/maximum", Stats::get(&st.clients_maximum) as u64),
+        n("clients/total", sessions.max(connected)),
+        n("clients/disconnected", sessions.saturating_sub(connected)),
+        n("messages/received", Stats::get(&st.msgs_received) as u64),
+        n("messages/sent", Stats::get(&st.msgs_sent) as u64),
+        n(
+            "publish/messages/received",
+            Stats::get(&st.msgs_received) as u64,
         ),
-        ("clients/total".into(), sessions.max(connected).to_string()),
-        (
-            "clients/disconnected".into(),
-            sessions.saturating_sub(connected).to_string(),
+        n("publish/messages/sent", Stats::get(&st.msgs_sent) as u64),
+        n(
+            "publish/messages/dropped",
+            Stats::get(&b.router.stats.dropped) as u64,
         ),
-        (
-            "messages/received".into(),
-            Stats::get(&st.msgs_received).to_string(),
-        ),
-        (
-            "messages/sent".into(),
-            Stats::get(&st.msgs_sent).to_string(),
-        ),
-        (
-            "publish/messages/received".into(),
-            Stats::get(&st.msgs_received).to_string(),
-        ),
-        (
-            "publish/messages/sent".into(),
-            Stats::get(&st.msgs_sent).to_string(),
-        ),
-        (
-            "publish/messages/dropped".into(),
-            Stats::get(&r.dropped).to_string(),
-        ),
-        (
-            "bytes/received".into(),
-            Stats::get(&st.bytes_received).to_string(),
-        ),
-        ("bytes/sent".into(), Stats::get(&st.bytes_sent).to_string()),
-        (
-            "subscriptions/count".into(),
-            b.router.subscription_count().to_string(),
-        ),
-        (
-            "retained messages/count".into(),
-            b.router.retained_count().to_string(),
-        ),
-    ];
-    for br in bridges {
-        let s = br.status();
-        let p = format!("bridge/{}", s.name);
-        v.push((format!("{p}/connected"), u8::from(s.connected).to_string()));
-        v.push((format!("{p}/queue/messages"), s.queue_messages.to_string()));
-        v.push((format!("{p}/queue/bytes"), s.queue_bytes.to_string()));
-        v.push((
-            format!("{p}/queue/oldest_age"),
-            s.oldest_age_ms.map_or(0, |a| a / 1000).to_string(),
-        ));
-        v.push((format!("{p}/sent"), s.sent.to_string()));
-        v.push((format!("{p}/acked"), s.acked.to_string()));
-        v.push((format!("{p}/dropped"), s.dropped.to_string()));
-        v.push((
-            format!("{p}/storage_refused"),
-            s.storage_refused.to_string(),
-        ));
-        v.push((format!("{p}/duplicates"), s.duplicates.to_string()));
-    }
-    v.into_iter()
-        .map(|(k, val)| (format!("$SYS/broker/{k}"), val))
-        .collect()
+        n("bytes/received", Stats::get(&st.bytes_received) as u64),
+        n("bytes/sent", Stats::get(&st.bytes_sent) as u64),
+        n("subscriptions/count", b.router.subscription_count() as u64),
+        n("retained messages/count", b.router.retained_count() as u64),
+    ]
+}
+
+/// One bridge's figures, under `bridge/<name>/`.
+fn bridge_figures(br: &BridgeHandle) -> Vec<(String, String)> {
+    let s = br.status();
+    let p = format!("bridge/{}", s.name);
+    let n = |key: &str, value: u64| (format!("{p}/{key}"), value.to_string());
+    vec![
+        n("connected", u64::from(s.connected)),
+        n("queue/messages", s.queue_messages),
+        n("queue/bytes", s.queue_bytes),
+        n("queue/oldest_age", s.oldest_age_ms.map_or(0, |a| a / 1000)),
+        n("sent", s.sent),
+        n("acked", s.acked),
+        n("dropped", s.dropped),
+        n("storage_refused", s.storage_refused),
+        n("duplicates", s.duplicates),
+    ]
 }
 
 fn ago(ms: u64) -> String {

@@ -119,39 +119,13 @@ impl Client {
                 return end;
             }
             self.fill();
-            if self.conn.pending() > 0 {
-                // A client that stopped reading (half-open TCP) must not delay
-                // its own takeover or the shutdown until the write times out.
-                let flushed = tokio::select! {
-                    biased;
-                    _ = self.kick.cancelled() => {
-                        self.stalled = true;
-                        return End::Takeover;
-                    }
-                    _ = self.broker.shutdown.cancelled() => {
-                        self.stalled = true;
-                        return End::Shutdown;
-                    }
-                    r = tokio::time::timeout(WRITE_TIMEOUT, self.conn.flush()) => r,
-                };
-                match flushed {
-                    Ok(Ok(n)) => Stats::add(&self.broker.stats.bytes_sent, n),
-                    Ok(Err(e)) => return End::Error(format!("write failed: {e}")),
-                    Err(_) => return End::Error("client did not read for 30s".into()),
-                }
+            if let Some(end) = self.flush_out().await {
+                return end;
             }
             // `fill` stops after a batch; if more is sendable now, loop again
             // rather than wait for a wake-up that may never come (one
             // Notify permit covers any number of enqueues).
-            let (room, more) = {
-                let s = self.session.lock();
-                let room = s.inflight.len() < self.inflight_max;
-                let more = s
-                    .queue
-                    .front()
-                    .is_some_and(|d| room || d.qos == QoS::AtMostOnce);
-                (room, more)
-            };
+            let (room, more) = self.sendable();
             // Too many publishes awaiting their acks: stop reading (backpressure).
             // The client's silence is then ours: keepalive restarts once we read again.
             let reading = !self.pending.is_full();
@@ -185,6 +159,45 @@ impl Client {
                 _ = self.session.wake.notified(), if room => {}
             }
         }
+    }
+
+    /// Writes what `fill` queued. A client that stopped reading (half-open TCP) must not delay
+    /// its own takeover or the shutdown until the write times out.
+    async fn flush_out(&mut self) -> Option<End> {
+        if self.conn.pending() == 0 {
+            return None;
+        }
+        let flushed = tokio::select! {
+            biased;
+            _ = self.kick.cancelled() => {
+                self.stalled = true;
+                return Some(End::Takeover);
+            }
+            _ = self.broker.shutdown.cancelled() => {
+                self.stalled = true;
+                return Some(End::Shutdown);
+            }
+            r = tokio::time::timeout(WRITE_TIMEOUT, self.conn.flush()) => r,
+        };
+        match flushed {
+            Ok(Ok(n)) => {
+                Stats::add(&self.broker.stats.bytes_sent, n);
+                None
+            }
+            Ok(Err(e)) => Some(End::Error(format!("write failed: {e}"))),
+            Err(_) => Some(End::Error("client did not read for 30s".into())),
+        }
+    }
+
+    /// (room in the inflight window, a queued message that could be sent now).
+    fn sendable(&self) -> (bool, bool) {
+        let s = self.session.lock();
+        let room = s.inflight.len() < self.inflight_max;
+        let more = s
+            .queue
+            .front()
+            .is_some_and(|d| room || d.qos == QoS::AtMostOnce);
+        (room, more)
     }
 
     /// Handles `first` and every further frame already buffered, so a burst

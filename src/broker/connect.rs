@@ -62,38 +62,7 @@ pub async fn handshake(
     ctx: &ListenerCtx,
     peer_cn: Option<String>,
 ) -> Result<Accepted, Refused> {
-    let limit = broker.limits.connect_timeout.get();
-    let frame = match tokio::time::timeout(limit, conn.read_frame()).await {
-        Err(_) => return Err(Refused::Timeout(limit)),
-        Ok(Ok(None)) => return Err(Refused::Closed),
-        Ok(Err(e)) => return Err(Refused::Bad(e.to_string())),
-        Ok(Ok(Some(f))) => f,
-    };
-    let (header, bytes) = frame;
-    if header.ptype != PacketType::Connect {
-        return Err(Refused::NotConnect(header.ptype));
-    }
-    let mut c = match packets::decode_connect(
-        &header,
-        bytes,
-        broker.limits.max_packet_size.bytes() as usize,
-    ) {
-        Ok(c) => c,
-        Err(DecodeError::Protocol { name, level }) => {
-            encode::connack(
-                conn.out(),
-                Version::V311,
-                false,
-                1,
-                &ConnAckProps::default(),
-            );
-            conn.close().await;
-            return Err(Refused::Bad(format!(
-                "unsupported protocol {name:?} level {level}"
-            )));
-        }
-        Err(e) => return Err(Refused::Bad(e.to_string())),
-    };
+    let mut c = read_connect(conn, broker).await?;
     let username = if ctx.identity_as_username {
         peer_cn.clone()
     } else {
@@ -112,24 +81,7 @@ pub async fn handshake(
         return Err(Refused::Rejected("keepalive above max_keepalive"));
     }
     let (session, session_present, generation, kick) = bind_session(broker, &c).await;
-    let props = ConnAckProps {
-        session_expiry: (c.version.is_v5() && session.lock().expiry_secs != c.session_expiry)
-            .then(|| session.lock().expiry_secs),
-        receive_maximum: broker.limits.receive_maximum,
-        max_packet_size: broker
-            .limits
-            .max_packet_size
-            .bytes()
-            .min(u64::from(u32::MAX)) as u32,
-        topic_alias_max: broker.limits.max_topic_alias,
-        assigned_client_id: None,
-        server_keep_alive: (keep_alive != c.keep_alive).then_some(keep_alive),
-        reason_string: None,
-    };
-    let props = ConnAckProps {
-        assigned_client_id: generated_id(&c),
-        ..props
-    };
+    let props = connack_props(broker, &c, &session, keep_alive);
     encode::connack(
         conn.out(),
         c.version,
@@ -146,6 +98,66 @@ pub async fn handshake(
         session_present,
         keep_alive,
     })
+}
+
+/// The CONNECT, within the connect timeout; a protocol this broker does not speak is
+/// answered with CONNACK 0x01 before the refusal.
+async fn read_connect(conn: &mut Connection, broker: &Arc<Broker>) -> Result<ConnectIn, Refused> {
+    let limit = broker.limits.connect_timeout.get();
+    let frame = match tokio::time::timeout(limit, conn.read_frame()).await {
+        Err(_) => return Err(Refused::Timeout(limit)),
+        Ok(Ok(None)) => return Err(Refused::Closed),
+        Ok(Err(e)) => return Err(Refused::Bad(e.to_string())),
+        Ok(Ok(Some(f))) => f,
+    };
+    let (header, bytes) = frame;
+    if header.ptype != PacketType::Connect {
+        return Err(Refused::NotConnect(header.ptype));
+    }
+    match packets::decode_connect(
+        &header,
+        bytes,
+        broker.limits.max_packet_size.bytes() as usize,
+    ) {
+        Ok(c) => Ok(c),
+        Err(DecodeError::Protocol { name, level }) => {
+            encode::connack(
+                conn.out(),
+                Version::V311,
+                false,
+                1,
+                &ConnAckProps::default(),
+            );
+            conn.close().await;
+            Err(Refused::Bad(format!(
+                "unsupported protocol {name:?} level {level}"
+            )))
+        }
+        Err(e) => Err(Refused::Bad(e.to_string())),
+    }
+}
+
+/// What the CONNACK tells the client about the limits it must keep.
+fn connack_props(
+    broker: &Broker,
+    c: &ConnectIn,
+    session: &Session,
+    keep_alive: u16,
+) -> ConnAckProps {
+    let expiry = session.lock().expiry_secs;
+    ConnAckProps {
+        session_expiry: (c.version.is_v5() && expiry != c.session_expiry).then_some(expiry),
+        receive_maximum: broker.limits.receive_maximum,
+        max_packet_size: broker
+            .limits
+            .max_packet_size
+            .bytes()
+            .min(u64::from(u32::MAX)) as u32,
+        topic_alias_max: broker.limits.max_topic_alias,
+        assigned_client_id: generated_id(c),
+        server_keep_alive: (keep_alive != c.keep_alive).then_some(keep_alive),
+        reason_string: None,
+    }
 }
 
 fn generated_id(c: &ConnectIn) -> Option<String> {

@@ -14,6 +14,7 @@ use super::pending::PendingAck;
 use super::persist;
 use super::session::OutState;
 use super::stats::Stats;
+use crate::router::forward::Durable;
 use crate::router::message::{Message, Origin, QoS, now_ms};
 use crate::router::subscriptions::SubOptions;
 use crate::router::topic;
@@ -132,17 +133,7 @@ impl Client {
                 format!("invalid topic {topic:?}: {e}"),
             ));
         }
-        if p.qos == QoS::ExactlyOnce && self.session.lock().incoming_qos2.contains(&p.pkid) {
-            // A re-sent QoS 2 PUBLISH: already routed once, only acknowledge again.
-            if !self.pending.has_qos2(p.pkid) {
-                encode::ack(
-                    self.conn.out(),
-                    self.version,
-                    encode::PUBREC,
-                    p.pkid,
-                    reason::SUCCESS,
-                );
-            }
+        if p.qos == QoS::ExactlyOnce && self.resent_qos2(p.pkid) {
             return None;
         }
         if p.qos != QoS::AtMostOnce && self.version.is_v5() {
@@ -154,6 +145,45 @@ impl Client {
                 ));
             }
         }
+        let qos = p.qos;
+        let pkid = p.pkid;
+        let (allowed, code, waits) = self.route(topic, p);
+        if qos == QoS::AtMostOnce {
+            return None;
+        }
+        if qos == QoS::ExactlyOnce && (allowed || !self.version.is_v5()) {
+            self.session.lock().incoming_qos2.insert(pkid);
+        }
+        self.pending.push_back(PendingAck {
+            pkid,
+            qos,
+            reason: code,
+            waits,
+        });
+        None
+    }
+
+    /// Whether QoS 2 packet `pkid` was routed once already: a re-sent PUBLISH, acknowledged
+    /// again (unless its PUBREC is still waiting for the message to be stored) and not routed.
+    fn resent_qos2(&mut self, pkid: u16) -> bool {
+        if !self.session.lock().incoming_qos2.contains(&pkid) {
+            return false;
+        }
+        if !self.pending.has_qos2(pkid) {
+            encode::ack(
+                self.conn.out(),
+                self.version,
+                encode::PUBREC,
+                pkid,
+                reason::SUCCESS,
+            );
+        }
+        true
+    }
+
+    /// Routes `p` if the ACL allows it: (allowed, the reason code for the ack, what the ack
+    /// must wait for).
+    fn route(&self, topic: String, p: PublishIn) -> (bool, u8, Vec<Durable>) {
         let allowed = super::strict::client_may_publish(&topic)
             && self
                 .ctx
@@ -182,19 +212,7 @@ impl Client {
                 Vec::new(),
             )
         };
-        if p.qos == QoS::AtMostOnce {
-            return None;
-        }
-        if p.qos == QoS::ExactlyOnce && (allowed || !self.version.is_v5()) {
-            self.session.lock().incoming_qos2.insert(p.pkid);
-        }
-        self.pending.push_back(PendingAck {
-            pkid: p.pkid,
-            qos: p.qos,
-            reason: code,
-            waits,
-        });
-        None
+        (allowed, code, waits)
     }
 
     fn on_subscribe(&mut self, pkid: u16, filters: Vec<(String, SubOptions)>) -> Option<End> {
