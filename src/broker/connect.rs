@@ -266,25 +266,7 @@ async fn bind_session(
     let present = resume.is_some();
     let session = match resume {
         Some(s) => s,
-        None => {
-            if let Some(store) = &broker.store {
-                persist::delete_session(store, &c.client_id);
-            }
-            let fresh = Session::new(
-                Arc::from(c.client_id.as_str()),
-                limits.max_queued_messages,
-                limits.queue_full,
-            );
-            if let Some(old) = router.insert_session(fresh.clone()) {
-                router.remove_subscriptions_of(&old);
-                // The old session ends here, so a will still waiting out its
-                // delay is due now (MQTT 5 §3.1.3.2.2).
-                if let Some(w) = old.lock().pending_will.take() {
-                    w.fire.cancel();
-                }
-            }
-            fresh
-        }
+        None => fresh_session(broker, &c.client_id),
     };
     let generation = broker.next_gen();
     let kick = CancellationToken::new();
@@ -302,6 +284,28 @@ async fn bind_session(
         persist::save_session(store, &session);
     }
     (session, present, generation, kick)
+}
+
+/// A new, empty session for `client_id`, replacing whatever the store and the router had.
+fn fresh_session(broker: &Broker, client_id: &str) -> Arc<Session> {
+    let (router, limits) = (&broker.router, &broker.limits);
+    if let Some(store) = &broker.store {
+        persist::delete_session(store, client_id);
+    }
+    let fresh = Session::new(
+        Arc::from(client_id),
+        limits.max_queued_messages,
+        limits.queue_full,
+    );
+    if let Some(old) = router.insert_session(fresh.clone()) {
+        router.remove_subscriptions_of(&old);
+        // The old session ends here, so a will still waiting out its
+        // delay is due now (MQTT 5 §3.1.3.2.2).
+        if let Some(w) = old.lock().pending_will.take() {
+            w.fire.cancel();
+        }
+    }
+    fresh
 }
 
 /// Closes the session's live connection and waits (bounded) for its task to let go.

@@ -2,18 +2,18 @@
 //! QoS 1 to a local Mosquitto "central", where a subscriber counts what
 //! arrives (unique, duplicates, lost). The uplink outage is a closed `Gate`
 //! between the two, so the central broker and its subscriber stay up.
-//! Disk bytes come from the store device's sectors-written counter.
+//! Disk bytes come from the store device's sectors-written counter (`disk.rs`).
 
 use std::cell::Cell;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use tokio::time::{Instant, sleep, timeout};
 
+use crate::disk::{DiskMeter, shrunk_store, store_bytes};
 use crate::gate::Gate;
-use crate::load::{PubSpec, SubSpec, publish, receive};
-use crate::procfs::{bytes_written, cpu_us, device_stat_path, dir_bytes, rss_kib, sync_fs};
+use crate::load::{PubSpec, PubStats, SubSpec, SubStats, publish, receive};
+use crate::procfs::{cpu_us, dir_bytes, rss_kib};
 use crate::report::Report;
 use crate::spawn::{Bins, BridgeSpec, Broker, Kind};
 use crate::wire::{Conn, Frame, now_ns, put_puback, put_publish, scan};
@@ -24,10 +24,6 @@ const IDLE: Duration = Duration::from_secs(5);
 const UPLINK_TIMEOUT: Duration = Duration::from_secs(30);
 /// RSS sampling period while draining.
 const RSS_EVERY: Duration = Duration::from_millis(20);
-/// Time the store gets to shrink after a drain.
-const SHRINK_TIMEOUT: Duration = Duration::from_secs(10);
-/// Store size the drained queue should get back under.
-const SHRUNK_BYTES: u64 = 16 << 20;
 /// Store-size samples are taken every this many chunks in the steady run.
 const SAMPLE_CHUNKS: u64 = 10;
 
@@ -80,40 +76,7 @@ pub async fn ingest(p: &Params<'_>, unbridged: bool, out: &mut Report) -> Result
     wait_uplink(&edge.addr, &mut rig.csub).await?;
     let disk = DiskMeter::start(&edge.data_dir);
     let cpu0 = cpu_us(edge.pid).ok();
-    let topic = if unbridged {
-        "bench/local/x"
-    } else {
-        "bench/bridge/x"
-    };
-    let mut pubc = Conn::connect(&edge.addr, "bench-edge-pub", true).await?;
-    let ps_spec = PubSpec {
-        topic: topic.into(),
-        qos: 1,
-        count: p.count,
-        seq0: 0,
-        payload: p.payload,
-        window: p.window,
-        rate: p.rate,
-        flow: None,
-    };
-    let (ps, delivered) = if unbridged {
-        (publish(&mut pubc, &ps_spec, deadline).await?, None)
-    } else {
-        let s = SubSpec {
-            seq0: 0,
-            expected: p.count,
-            idle: IDLE,
-            first: IDLE,
-            deadline,
-            latency_from: u64::MAX,
-            tap: None,
-        };
-        let (ps, ss) = tokio::try_join!(
-            publish(&mut pubc, &ps_spec, deadline),
-            receive(&mut rig.csub, s)
-        )?;
-        (ps, Some(ss))
-    };
+    let (ps, delivered) = publish_through(p, &edge, &mut rig.csub, unbridged, deadline).await?;
     let l = &p.label;
     let secs = ps.end_ns.saturating_sub(ps.start_ns) as f64 / 1e9;
     out.add(
@@ -146,6 +109,48 @@ pub async fn ingest(p: &Params<'_>, unbridged: bool, out: &mut Report) -> Result
     }
     out.add(&format!("{l}_store"), dir_bytes(&edge.data_dir) as f64, "B");
     Ok(())
+}
+
+/// The ingest run's publishing: to a bridged topic while the central broker's subscriber
+/// counts what arrives, or to a local one; (the publisher's figures, the subscriber's).
+async fn publish_through(
+    p: &Params<'_>,
+    edge: &Broker,
+    csub: &mut Conn,
+    unbridged: bool,
+    deadline: Instant,
+) -> Result<(PubStats, Option<SubStats>)> {
+    let topic = if unbridged {
+        "bench/local/x"
+    } else {
+        "bench/bridge/x"
+    };
+    let mut pubc = Conn::connect(&edge.addr, "bench-edge-pub", true).await?;
+    let ps_spec = PubSpec {
+        topic: topic.into(),
+        qos: 1,
+        count: p.count,
+        seq0: 0,
+        payload: p.payload,
+        window: p.window,
+        rate: p.rate,
+        flow: None,
+    };
+    Ok(if unbridged {
+        (publish(&mut pubc, &ps_spec, deadline).await?, None)
+    } else {
+        let s = SubSpec {
+            seq0: 0,
+            expected: p.count,
+            idle: IDLE,
+            first: IDLE,
+            deadline,
+            latency_from: u64::MAX,
+            tap: None,
+        };
+        let (ps, ss) = tokio::try_join!(publish(&mut pubc, &ps_spec, deadline), receive(csub, s))?;
+        (ps, Some(ss))
+    })
 }
 
 /// Queue `count` messages during an outage (optionally SIGKILL and restart
@@ -190,8 +195,6 @@ pub async fn replay(p: &Params<'_>, kill9: bool, out: &mut Report) -> Result<()>
     );
     gate.open().await?;
     let t0 = now_ns();
-    let peak_rss = Cell::new(0u64);
-    let done = Cell::new(false);
     let s = SubSpec {
         seq0: 0,
         expected: p.count,
@@ -201,21 +204,7 @@ pub async fn replay(p: &Params<'_>, kill9: bool, out: &mut Report) -> Result<()>
         latency_from: u64::MAX,
         tap: None,
     };
-    let drain = async {
-        let r = receive(&mut rig.csub, s).await;
-        done.set(true);
-        r
-    };
-    let sample = async {
-        while !done.get() {
-            if let Ok(kib) = rss_kib(edge.pid) {
-                peak_rss.set(peak_rss.get().max(kib));
-            }
-            sleep(RSS_EVERY).await;
-        }
-        anyhow::Ok(())
-    };
-    let (ss, ()) = tokio::try_join!(drain, sample)?;
+    let (ss, peak_rss) = drain_sampling_rss(&mut rig.csub, s, edge.pid).await?;
     // From the first delivery: the bridge's reconnect delay is reported on its own.
     let secs = ss.last_ns.saturating_sub(ss.first_ns) as f64 / 1e9;
     out.add(
@@ -234,13 +223,36 @@ pub async fn replay(p: &Params<'_>, kill9: bool, out: &mut Report) -> Result<()>
         "msgs",
     );
     out.add(&format!("{l}_dups"), ss.dups() as f64, "msgs");
-    out.add(&format!("{l}_rss_max"), peak_rss.get() as f64, "KiB");
+    out.add(&format!("{l}_rss_max"), peak_rss as f64, "KiB");
     out.add(
         &format!("{l}_store_after"),
         shrunk_store(&edge.data_dir).await as f64,
         "B",
     );
     Ok(())
+}
+
+/// Receives what `s` expects at the central broker while sampling the edge's RSS: (what
+/// arrived, the peak RSS in KiB).
+async fn drain_sampling_rss(csub: &mut Conn, s: SubSpec, pid: u32) -> Result<(SubStats, u64)> {
+    let peak_rss = Cell::new(0u64);
+    let done = Cell::new(false);
+    let drain = async {
+        let r = receive(csub, s).await;
+        done.set(true);
+        r
+    };
+    let sample = async {
+        while !done.get() {
+            if let Ok(kib) = rss_kib(pid) {
+                peak_rss.set(peak_rss.get().max(kib));
+            }
+            sleep(RSS_EVERY).await;
+        }
+        anyhow::Ok(())
+    };
+    let (ss, ()) = tokio::try_join!(drain, sample)?;
+    Ok((ss, peak_rss.get()))
 }
 
 /// `count` messages through the bridge in chunks of `backlog`, each chunk
@@ -346,47 +358,5 @@ async fn first_publish(c: &mut Conn) -> Result<()> {
         if got {
             return Ok(());
         }
-    }
-}
-
-fn store_bytes(dir: &Path) -> u64 {
-    let _ = sync_fs(dir);
-    dir_bytes(dir)
-}
-
-async fn shrunk_store(dir: &Path) -> u64 {
-    let t0 = Instant::now();
-    loop {
-        let b = store_bytes(dir);
-        if b <= SHRUNK_BYTES || t0.elapsed() > SHRINK_TIMEOUT {
-            return b;
-        }
-        sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// Sectors written to the store's device between start and finish.
-struct DiskMeter {
-    stat: Option<std::path::PathBuf>,
-    before: u64,
-}
-
-impl DiskMeter {
-    fn start(dir: &Path) -> DiskMeter {
-        let stat = device_stat_path(dir)
-            .map_err(|e| eprintln!("  no disk counter: {e:#}"))
-            .ok();
-        let _ = sync_fs(dir);
-        let before = stat
-            .as_deref()
-            .and_then(|s| bytes_written(s).ok())
-            .unwrap_or(0);
-        DiskMeter { stat, before }
-    }
-
-    fn finish(&self, dir: &Path) -> Option<u64> {
-        let _ = sync_fs(dir);
-        let after = bytes_written(self.stat.as_deref()?).ok()?;
-        Some(after.saturating_sub(self.before))
     }
 }

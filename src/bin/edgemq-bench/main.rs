@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod bridge;
+mod disk;
 mod flow;
 mod footprint;
 mod gate;
