@@ -89,6 +89,15 @@ mod tests {
     }
 
     #[test]
+    fn a_unit_that_is_not_one_byte_is_a_note_not_a_panic() {
+        // found by tests/file_fuzz.rs: the unit was split off as the last byte
+        let (text, _) = run(&[("m.conf", "persistent_client_expiration 2\u{e9}\n")]);
+        assert!(text.contains("persistent_client_expiration"), "{text}");
+        let (_, c) = run(&[("m.conf", "persistent_client_expiration 2d\n")]);
+        assert_eq!(c.limits.session_expiry.get().as_secs(), 2 * 86_400);
+    }
+
+    #[test]
     fn topic_arguments_follow_mosquitto() {
         let (_, c) = run(&[(
             "m.conf",

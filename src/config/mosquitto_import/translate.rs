@@ -287,7 +287,9 @@ impl State {
     /// `persistent_client_expiration N[h|d|w|m|y]`; Mosquitto's m is a month.
     fn expiration(&mut self, d: &Directive) {
         let v = d.arg(0).unwrap_or("");
-        let (num, unit) = v.split_at(v.len().saturating_sub(1));
+        // the unit is the last character, which need not be one byte in a damaged file
+        let unit_len = v.chars().next_back().map_or(0, char::len_utf8);
+        let (num, unit) = v.split_at(v.len() - unit_len);
         let mult: u64 = match unit {
             "h" => 3_600,
             "d" => 86_400,
