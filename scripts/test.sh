@@ -52,7 +52,8 @@ stage "cargo test" cargo test --all-targets --no-fail-fast
 
 # Packaging (issue 5): .deb installed and run, procd/UCI/LuCI checks, ipk structure,
 # customize-image.sh in a debootstrap'd chroot, and the armv7 musl cross build run
-# under qemu with a publish/subscribe round trip.
+# under qemu: a publish/subscribe round trip and the bridge through an outage, a clean
+# stop and a SIGKILL to a TLS Mosquitto central.
 stage packaging bash tests/packaging/run.sh --all
 
 # Simulated power cuts (a few rounds each; the scripts take more for a release):
