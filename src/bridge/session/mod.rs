@@ -294,7 +294,14 @@ impl<'a> Session<'a> {
                     "central broker sent DISCONNECT: {reason}"
                 )));
             }
-            other => return Err(End::Lost(format!("protocol error: unexpected {other:?}"))),
+            Incoming::ConnAck { .. } => {
+                return Err(End::Lost("protocol error: a second CONNACK".into()));
+            }
+            Incoming::Unexpected(name) => {
+                return Err(End::Lost(format!(
+                    "protocol error: the central broker sent an unexpected {name}"
+                )));
+            }
         }
         Ok(())
     }
