@@ -164,26 +164,9 @@ pub async fn replay(p: &Params<'_>, kill9: bool, out: &mut Report) -> Result<()>
         durability: p.durability.clone(),
     };
     let mut edge = Broker::start(p.kind, p.bins, true, Some(&spec)).await?;
-    let mut pubc = Conn::connect(&edge.addr, "bench-edge-pub", true).await?;
-    let ps_spec = PubSpec {
-        topic: "bench/bridge/r".into(),
-        qos: 1,
-        count: p.count,
-        seq0: 0,
-        payload: p.payload,
-        window: p.window,
-        rate: None,
-        flow: None,
-    };
-    let ps = publish(&mut pubc, &ps_spec, deadline).await?;
-    pubc.disconnect().await;
     let l = &p.label;
-    let secs = ps.end_ns.saturating_sub(ps.start_ns) as f64 / 1e9;
-    out.add(
-        &format!("{l}_outage_rate"),
-        ps.acked as f64 / secs.max(1e-9),
-        "msg/s",
-    );
+    let rate = publish_into_outage(p, &edge.addr, deadline).await?;
+    out.add(&format!("{l}_outage_rate"), rate, "msg/s");
     if kill9 {
         edge.kill9();
         edge.spawn().await.context("restart after SIGKILL")?;
@@ -230,6 +213,25 @@ pub async fn replay(p: &Params<'_>, kill9: bool, out: &mut Report) -> Result<()>
         "B",
     );
     Ok(())
+}
+
+/// Publishes the replay's backlog to the edge while its uplink is cut; its rate, msg/s.
+async fn publish_into_outage(p: &Params<'_>, edge: &str, deadline: Instant) -> Result<f64> {
+    let mut pubc = Conn::connect(edge, "bench-edge-pub", true).await?;
+    let spec = PubSpec {
+        topic: "bench/bridge/r".into(),
+        qos: 1,
+        count: p.count,
+        seq0: 0,
+        payload: p.payload,
+        window: p.window,
+        rate: None,
+        flow: None,
+    };
+    let ps = publish(&mut pubc, &spec, deadline).await?;
+    pubc.disconnect().await;
+    let secs = ps.end_ns.saturating_sub(ps.start_ns) as f64 / 1e9;
+    Ok(ps.acked as f64 / secs.max(1e-9))
 }
 
 /// Receives what `s` expects at the central broker while sampling the edge's RSS: (what

@@ -261,24 +261,7 @@ impl<'a> Session<'a> {
                 self.carry.inbound_qos2.remove(&pkid);
                 self.encode(&Outgoing::PubComp(pkid))?;
             }
-            Incoming::Publish {
-                topic,
-                payload,
-                qos,
-                retain,
-                pkid,
-                props,
-            } => {
-                let fresh = qos != QoS::ExactlyOnce || self.carry.inbound_qos2.insert(pkid);
-                if fresh {
-                    inbound::deliver(self.shared, &topic, payload, qos, retain, props).await;
-                }
-                match qos {
-                    QoS::AtMostOnce => {}
-                    QoS::AtLeastOnce => self.encode(&Outgoing::PubAck(pkid))?,
-                    QoS::ExactlyOnce => self.encode(&Outgoing::PubRec(pkid))?,
-                }
-            }
+            p @ Incoming::Publish { .. } => self.inbound_publish(p).await?,
             Incoming::SubAck(pkid, failed) => {
                 self.carry.inflight.complete(pkid);
                 if failed > 0 {
@@ -302,6 +285,32 @@ impl<'a> Session<'a> {
                     "protocol error: the central broker sent an unexpected {name}"
                 )));
             }
+        }
+        Ok(())
+    }
+
+    /// A PUBLISH from the central broker: delivered locally (a QoS 2 one once), then
+    /// acknowledged.
+    async fn inbound_publish(&mut self, p: Incoming) -> Result<(), End> {
+        let Incoming::Publish {
+            topic,
+            payload,
+            qos,
+            retain,
+            pkid,
+            props,
+        } = p
+        else {
+            return Ok(());
+        };
+        let fresh = qos != QoS::ExactlyOnce || self.carry.inbound_qos2.insert(pkid);
+        if fresh {
+            inbound::deliver(self.shared, &topic, payload, qos, retain, props).await;
+        }
+        match qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => self.encode(&Outgoing::PubAck(pkid))?,
+            QoS::ExactlyOnce => self.encode(&Outgoing::PubRec(pkid))?,
         }
         Ok(())
     }
