@@ -323,6 +323,31 @@ fn a_bad_required_value_is_not_also_reported_missing() {
 }
 
 #[test]
+fn a_wrong_typed_required_key_does_not_hide_the_problems_after_it() {
+    // The wrong value stands in as one of the right type, so checking goes on; a line with
+    // a multi-byte character blanked before it must not shift the later lines.
+    let text = "[[listener]]\nbind = \"127.0.0.1:1883\"\nallow_anonymous = \"oui, très\"\n\
+                [[bridge]]\nname = 5\naddresses = \"h:8883\"\n[limits]\nmax_connections = \"many\"\n";
+    let err = config::parse_toml(text, Path::new("types.toml")).unwrap_err();
+    let got: Vec<(Option<usize>, &str)> = err
+        .problems
+        .iter()
+        .map(|p| (p.line, p.key.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some(3), "listener[0].allow_anonymous"),
+            (Some(5), "bridge[0].name"),
+            (Some(6), "bridge[0].addresses"),
+            (Some(8), "limits.max_connections"),
+        ],
+        "{err}"
+    );
+    assert!(!err.to_string().contains("missing"), "{err}");
+}
+
+#[test]
 fn type_errors_never_echo_a_secret() {
     let text = "[[auth.user]]\nusername = \"u\"\npassword_hash = 987654321\n";
     let err = config::parse_toml(text, Path::new("s.toml")).unwrap_err();

@@ -8,6 +8,7 @@
 
 pub mod model;
 pub mod mosquitto_import;
+mod serde_message;
 mod summary;
 pub mod toml_file;
 pub mod uci;

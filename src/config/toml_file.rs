@@ -15,6 +15,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::model::Config;
+use super::serde_message::{first_line, leaf, missing_field, placeholder, plain_words};
 use super::{ConfigError, ConfigProblem};
 
 /// Key used for problems that are about the syntax, not a key.
@@ -194,14 +195,19 @@ pub fn deserialize(
             break;
         }
         problems.push(problem);
-        let Some((blanked, key)) = e.span().and_then(|s| {
+        // A wrong-typed value is replaced by one of the right type where it fits, so a
+        // required key stays present and the rest of the file is still checked.
+        let stand_in = placeholder(e.message());
+        let Some((blanked, key, kept)) = e.span().and_then(|s| {
             let end = spans.value_end(s.start).unwrap_or(s.end).max(s.end);
-            blank_key_lines(&text, s.start, end)
+            blank_key_lines(&text, s.start, end, stand_in)
         }) else {
             break;
         };
         text = std::borrow::Cow::Owned(blanked);
-        removed.push(key);
+        if !kept {
+            removed.push(key);
+        }
     }
     super::sort_by_line(&mut problems);
     Err(ConfigError { problems })
@@ -238,9 +244,15 @@ fn serde_problem(
 
 /// `text` with the lines from the one holding `start` through the one holding
 /// `end` (a `key = value` entry, its value possibly spanning lines) turned into
-/// spaces, newlines kept; and that key's last component. None unless the first
-/// line is such an entry.
-fn blank_key_lines(text: &str, start: usize, end: usize) -> Option<(String, String)> {
+/// spaces, newlines kept, or into `key=stand_in` and spaces where that fits in the
+/// first line; that key's last component; and whether the key was kept. None unless
+/// the first line is such an entry.
+fn blank_key_lines(
+    text: &str,
+    start: usize,
+    end: usize,
+    stand_in: Option<&str>,
+) -> Option<(String, String, bool)> {
     let at = start.min(text.len());
     let first = text[..at].rfind('\n').map_or(0, |i| i + 1);
     let last = text[end.min(text.len())..]
@@ -250,51 +262,29 @@ fn blank_key_lines(text: &str, start: usize, end: usize) -> Option<(String, Stri
     if line.trim_start().starts_with('[') {
         return None;
     }
-    let (key, value) = line.split_once('=')?;
+    let (key_text, value) = line.split_once('=')?;
     if value.trim().is_empty() {
         return None;
     }
-    let key = key
+    let key = key_text
         .trim()
         .rsplit('.')
         .next()?
         .trim()
         .trim_matches('"')
         .to_string();
-    let blank: String = text[first..last]
-        .chars()
-        .map(|c| if c == '\n' { '\n' } else { ' ' })
+    // byte for byte, so a multi-byte character leaves as many spaces as it had bytes
+    let mut blank: String = text[first..last]
+        .bytes()
+        .map(|b| if b == b'\n' { '\n' } else { ' ' })
         .collect();
-    Some((format!("{}{blank}{}", &text[..first], &text[last..]), key))
-}
-
-/// serde's "missing field `x`" names the field inside the table the span points at.
-fn missing_field(msg: &str) -> Option<&str> {
-    msg.strip_prefix("missing field `")?.split('`').next()
-}
-
-/// serde speaks Rust ("expected u16"); the user wants the range.
-fn plain_words(msg: &str) -> String {
-    const TYPES: [(&str, &str); 5] = [
-        ("expected u8", "expected a whole number 0..=255"),
-        ("expected u16", "expected a whole number 0..=65535"),
-        ("expected u32", "expected a whole number 0..=4294967295"),
-        ("expected usize", "expected a whole number"),
-        ("expected u64", "expected a whole number"),
-    ];
-    TYPES
-        .iter()
-        .find(|(rust, _)| msg.ends_with(rust))
-        .map_or_else(|| msg.to_string(), |(rust, plain)| msg.replace(rust, plain))
-}
-
-/// The last component of a displayed key: `edgemq.lan.tls_key` → `tls_key`.
-fn leaf(name: &str) -> &str {
-    name.rsplit('.').next().unwrap_or(name)
-}
-
-fn first_line(msg: &str) -> String {
-    msg.lines().next().unwrap_or(msg).trim().to_string()
+    // Spans index bytes of the original text: the stand-in must not make the line longer.
+    let entry = stand_in.map(|v| format!("{}={v}", key_text.trim()));
+    let kept = entry.filter(|e| e.len() <= line.len()).map(|e| {
+        blank.replace_range(..e.len(), &e);
+    });
+    let text = format!("{}{blank}{}", &text[..first], &text[last..]);
+    Some((text, key, kept.is_some()))
 }
 
 /// `a` + `b` → `a.b`; `` + `b` → `b`.
