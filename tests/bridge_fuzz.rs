@@ -10,11 +10,10 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use common::fuzz::{Rng, env_u64, mutate, server_corpus};
+use common::fuzz::{Rng, count_panics, env_u64, mutate, panics, server_corpus};
 use edgemq::bridge::codec::{self, Version};
 use edgemq::bridge::{self, TlsSlot};
 use edgemq::broker::frame::parse_header;
@@ -25,16 +24,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-static PANICS: AtomicUsize = AtomicUsize::new(0);
-
-fn count_panics() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        PANICS.fetch_add(1, Ordering::SeqCst);
-        default(info);
-    }));
-}
 
 /// Reads until one whole packet is buffered (the bridge's CONNECT).
 async fn read_packet(s: &mut TcpStream) -> Option<Vec<u8>> {
@@ -163,7 +152,7 @@ async fn a_hostile_central_broker_never_panics_the_bridge() {
     run("mqtt311", Version::V311, seed).await;
     run("mqtt5", Version::V5, seed ^ 0x5).await;
     assert_eq!(
-        PANICS.load(Ordering::SeqCst),
+        panics(),
         0,
         "a damaged packet from the central broker panicked the bridge (seed {seed:#x}; printed above)"
     );

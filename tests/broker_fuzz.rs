@@ -8,11 +8,10 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use common::fuzz::{Rng, corpus, env_u64, mutate};
+use common::fuzz::{Rng, corpus, count_panics, env_u64, mutate, panics};
 use common::{TestBroker, raw, v4, v4_opts};
 use edgemq::broker::frame::parse_header;
 use edgemq::broker::packets::{Version, decode};
@@ -20,18 +19,6 @@ use rumqttc::QoS;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
-
-static PANICS: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts panics on any thread (a broker task's panic is otherwise only a log line), then
-/// prints them as usual.
-fn count_panics() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        PANICS.fetch_add(1, Ordering::SeqCst);
-        default(info);
-    }));
-}
 
 /// One connection: CONNECT, the damaged packets, our end closed; then read until the broker
 /// closes too (bounded: a broker still waiting for more of a packet is told by our close).
@@ -129,7 +116,7 @@ async fn damaged_packets_on_live_connections_never_panic_the_broker() {
     eprintln!("{conns} connections, {routed} damaged publishes routed to the watcher");
     assert!(routed > conns / 20, "only {routed} publishes got through");
     assert_eq!(
-        PANICS.load(Ordering::SeqCst),
+        panics(),
         0,
         "a damaged packet panicked the broker (seed {seed:#x}; the panic is printed above)"
     );

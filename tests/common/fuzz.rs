@@ -3,7 +3,26 @@
 //! and the mutations applied to them.
 
 use super::raw::{self, connect_raw, mbin, mstr, p_u16, p_u32, p_var, props};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 pub use super::rng::Rng;
+
+static PANICS: AtomicUsize = AtomicUsize::new(0);
+
+/// From now on, counts panics on any thread (a broker or bridge task's panic is otherwise
+/// only a line on stderr), still printing them as usual.
+pub fn count_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+        default(info);
+    }));
+}
+
+/// Panics counted since [`count_panics`].
+pub fn panics() -> usize {
+    PANICS.load(Ordering::SeqCst)
+}
 
 /// `EDGEMQ_FUZZ_ITERS` / `EDGEMQ_FUZZ_SEED` and the like: a number from the environment.
 pub fn env_u64(name: &str, default: u64) -> u64 {
