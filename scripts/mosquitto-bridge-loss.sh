@@ -16,7 +16,7 @@
 # Needs mosquitto, openssl, python3 with paho-mqtt. Prints one line per edge; exits 0.
 set -u
 N=${1:-5000}
-# ROOT, free_port, wait_port, make_pki, central_listeners
+# ROOT, free_port, wait_port, make_pki, central_listeners, gateway_bridge
 . "$(dirname "$0")/../tests/packaging/lib.sh"
 QUIET_SECS=3     # the observer is done when nothing arrived for this long
 MAX_WAIT=60
@@ -127,20 +127,7 @@ data_dir = "$1/data"
 [[listener]]
 bind = "127.0.0.1:$EDGE_PORT"
 allow_anonymous = true
-[[bridge]]
-name = "central"
-addresses = ["127.0.0.1:$TLS_PORT"]
-client_id = "GW-0001"
-reconnect_min = "100ms"
-reconnect_max = "1s"
-[bridge.tls]
-ca = "$W/ca.crt"
-cert = "$W/GW-0001.crt"
-key = "$W/GW-0001.key"
-tls13_only = true
-[[bridge.topic]]
-pattern = "data/#"
-remote_prefix = "meters/GW-0001/"
+$(gateway_bridge "$W" "$TLS_PORT")
 EOF
   "$BIN" run -c "$1/edgemq.toml" 2>>"$1/edge.log" &
   EDGE=$!

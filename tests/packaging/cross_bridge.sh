@@ -37,20 +37,7 @@ data_dir = "$W/data"
 [[listener]]
 bind = "127.0.0.1:$EDGE_PORT"
 allow_anonymous = true
-[[bridge]]
-name = "central"
-addresses = ["127.0.0.1:$TLS_PORT"]
-client_id = "GW-0001"
-reconnect_min = "200ms"
-reconnect_max = "1s"
-[bridge.tls]
-ca = "$W/ca.crt"
-cert = "$W/GW-0001.crt"
-key = "$W/GW-0001.key"
-tls13_only = true
-[[bridge.topic]]
-pattern = "data/#"
-remote_prefix = "meters/GW-0001/"
+$(gateway_bridge "$W" "$TLS_PORT")
 [bridge.queue]
 durability = "always"
 EOF

@@ -125,3 +125,25 @@ qemu_for() {
 		*) return 1 ;;
 	esac
 }
+# The [[bridge]] of seed 000's gateway GW-0001, for edgemq.toml (stdout): to central_listeners'
+# TLS listener on 127.0.0.1:$2 with make_pki's certificates in directory $1, carrying data/# to
+# meters/GW-0001/data/#. Further [bridge.*] tables may follow it.
+gateway_bridge() {
+	cat <<EOB
+[[bridge]]
+name = "central"
+addresses = ["127.0.0.1:$2"]
+client_id = "GW-0001"
+keepalive = "5s"
+reconnect_min = "100ms"
+reconnect_max = "500ms"
+[bridge.tls]
+ca = "$1/ca.crt"
+cert = "$1/GW-0001.crt"
+key = "$1/GW-0001.key"
+tls13_only = true
+[[bridge.topic]]
+pattern = "data/#"
+remote_prefix = "meters/GW-0001/"
+EOB
+}

@@ -22,7 +22,7 @@
 # a retained message at the edge, and the store must open without being set aside.
 set -u
 ROUNDS=${1:-10}
-# ROOT, free_port, wait_port, make_pki, central_listeners
+# ROOT, free_port, wait_port, make_pki, central_listeners, gateway_bridge
 . "$(dirname "$0")/../packaging/lib.sh"
 IMG_SIZE=1G
 MIN_MS=200; SPAN_MS=1801
@@ -70,21 +70,7 @@ max_queued_messages = 1000000
 [[listener]]
 bind = "127.0.0.1:$EDGE_PORT"
 allow_anonymous = true
-[[bridge]]
-name = "central"
-addresses = ["127.0.0.1:$TLS_PORT"]
-client_id = "GW-0001"
-keepalive = "5s"
-reconnect_min = "100ms"
-reconnect_max = "500ms"
-[bridge.tls]
-ca = "$W/ca.crt"
-cert = "$W/GW-0001.crt"
-key = "$W/GW-0001.key"
-tls13_only = true
-[[bridge.topic]]
-pattern = "data/#"
-remote_prefix = "meters/GW-0001/"
+$(gateway_bridge "$W" "$TLS_PORT")
 [bridge.queue]
 durability = "always"
 EOF
