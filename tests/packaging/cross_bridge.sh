@@ -46,20 +46,13 @@ EOF
 start_edge() {
 	"${QEMU[@]}" "$BIN" run -c edge.toml >>edge.log 2>&1 &
 	EDGE=$!
-	local i
-	for i in $(seq 1 300); do
-		kill -0 "$EDGE" 2>/dev/null || return 1
-		(exec 3<>"/dev/tcp/127.0.0.1/$EDGE_PORT") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
+	wait_port "$EDGE_PORT" "$EDGE" 300
 }
 stop_edge() {  # SIGTERM, then the exit status (124 if still running after 30 s)
-	kill -TERM "$EDGE"
-	local i
-	for i in $(seq 1 300); do kill -0 "$EDGE" 2>/dev/null || break; sleep 0.1; done
-	if kill -0 "$EDGE" 2>/dev/null; then stop "$EDGE"; EDGE=""; return 124; fi
-	wait "$EDGE"; local rc=$?; EDGE=""; return $rc
+	local rc
+	stop_gracefully "$EDGE" 300; rc=$?
+	EDGE=""
+	return $rc
 }
 edge_status() { "${QEMU[@]}" "$BIN" status -c edge.toml 2>&1; }
 # the first arrival of each message, in arrival order, must be data/1 .. data/N

@@ -31,21 +31,13 @@ C
 check "--version runs under ${QEMU[0]:-native}" sh -c "${QEMU[*]} '$BIN' --version | grep -q '^edgemq '"
 "${QEMU[@]}" "$BIN" run -c "$T/edgemq.toml" > "$T/log" 2>&1 &
 PID=$!
-up=0
-for _ in $(seq 1 $STARTUP_TRIES); do
-	kill -0 "$PID" 2>/dev/null || break
-	if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then up=1; break; fi
-	sleep 0.1
-done
-if [ $up = 1 ]; then
+if wait_port "$PORT" "$PID" "$STARTUP_TRIES"; then
 	ok "broker listens on 127.0.0.1:$PORT"
 	check "publish/subscribe round trip" mqtt_round_trip "$PORT"
-	kill -TERM "$PID"
-	for _ in $(seq 1 200); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-	if kill -0 "$PID" 2>/dev/null; then
+	stop_gracefully "$PID"; rc=$?; PID=""
+	if [ "$rc" -eq 124 ]; then
 		not_ok "still running 20 s after SIGTERM"
 	else
-		wait "$PID"; rc=$?; PID=""
 		check "SIGTERM: clean exit 0 (got $rc)" [ "$rc" -eq 0 ]
 	fi
 else

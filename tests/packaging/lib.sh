@@ -28,15 +28,29 @@ finish() {
 	echo "  $PASS passed, $FAIL failed"
 	[ "$FAIL" -eq 0 ] && exit 0 || exit 1
 }
+# SIGTERM to pid $1, then its exit status once it ended: 124 (and SIGKILL) if it still runs
+# after $2 tenths of a second (default 200). The pid must be a child of this shell.
+stop_gracefully() {
+	local i rc
+	kill -TERM "$1" 2>/dev/null
+	for i in $(seq 1 "${2:-200}"); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -KILL "$1" 2>/dev/null
+		wait "$1" 2>/dev/null
+		return 124
+	fi
+	wait "$1"; rc=$?
+	return $rc
+}
 # an unused TCP port on 127.0.0.1
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
-# wait (bounded, 10 s) until 127.0.0.1:$1 accepts connections; $2, if given, is a pid that
-# must stay alive meanwhile
+# wait (bounded: $3 tenths of a second, default 100) until 127.0.0.1:$1 accepts connections;
+# $2, if not empty, is a pid that must stay alive meanwhile
 wait_port() {
 	local i
-	for i in $(seq 1 100); do
+	for i in $(seq 1 "${3:-100}"); do
 		[ -z "${2:-}" ] || kill -0 "$2" 2>/dev/null || return 1
 		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
 		sleep 0.1
