@@ -144,38 +144,37 @@ fn figures(b: &Broker, bridges: &[Arc<BridgeHandle>]) -> Vec<(String, String)> {
 /// The broker's own figures, named as Mosquitto names them.
 fn broker_figures(b: &Broker) -> Vec<(String, String)> {
     let st = &b.stats;
-    let sessions = b.router.sessions().len() as u64;
-    let connected = Stats::get(&st.clients_connected) as u64;
-    let n = |key: &str, value: u64| (key.to_string(), value.to_string());
+    let sessions = b.router.sessions().len();
+    let connected = Stats::get(&st.clients_connected);
+    fn n(key: &str, value: impl std::fmt::Display) -> (String, String) {
+        (key.to_string(), value.to_string())
+    }
     vec![
-        (
-            "version".into(),
-            format!("edgemq version {}", env!("CARGO_PKG_VERSION")),
+        n(
+            "version",
+            format_args!("edgemq version {}", env!("CARGO_PKG_VERSION")),
         ),
-        (
-            "uptime".into(),
-            format!("{} seconds", b.started.elapsed().as_secs()),
+        n(
+            "uptime",
+            format_args!("{} seconds", b.started.elapsed().as_secs()),
         ),
         n("clients/connected", connected),
         n("clients/active", connected),
-        n("clients/maximum", Stats::get(&st.clients_maximum) as u64),
+        n("clients/maximum", Stats::get(&st.clients_maximum)),
         n("clients/total", sessions.max(connected)),
         n("clients/disconnected", sessions.saturating_sub(connected)),
-        n("messages/received", Stats::get(&st.msgs_received) as u64),
-        n("messages/sent", Stats::get(&st.msgs_sent) as u64),
-        n(
-            "publish/messages/received",
-            Stats::get(&st.msgs_received) as u64,
-        ),
-        n("publish/messages/sent", Stats::get(&st.msgs_sent) as u64),
+        n("messages/received", Stats::get(&st.msgs_received)),
+        n("messages/sent", Stats::get(&st.msgs_sent)),
+        n("publish/messages/received", Stats::get(&st.msgs_received)),
+        n("publish/messages/sent", Stats::get(&st.msgs_sent)),
         n(
             "publish/messages/dropped",
-            Stats::get(&b.router.stats.dropped) as u64,
+            Stats::get(&b.router.stats.dropped),
         ),
-        n("bytes/received", Stats::get(&st.bytes_received) as u64),
-        n("bytes/sent", Stats::get(&st.bytes_sent) as u64),
-        n("subscriptions/count", b.router.subscription_count() as u64),
-        n("retained messages/count", b.router.retained_count() as u64),
+        n("bytes/received", Stats::get(&st.bytes_received)),
+        n("bytes/sent", Stats::get(&st.bytes_sent)),
+        n("subscriptions/count", b.router.subscription_count()),
+        n("retained messages/count", b.router.retained_count()),
     ]
 }
 

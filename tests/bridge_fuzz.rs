@@ -13,7 +13,8 @@ mod common;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use common::fuzz::{Rng, count_panics, env_u64, mutate, panics, server_corpus};
+use common::fuzz::{Rng, count_panics, mutate, panics, server_corpus};
+use common::rng::env_u64;
 use edgemq::bridge::codec::{self, Version};
 use edgemq::bridge::{self, TlsSlot};
 use edgemq::broker::frame::parse_header;

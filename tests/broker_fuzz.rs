@@ -11,7 +11,8 @@ mod common;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use common::fuzz::{Rng, corpus, count_panics, env_u64, mutate, panics};
+use common::fuzz::{Rng, corpus, count_panics, mutate, panics};
+use common::rng::env_u64;
 use common::{TestBroker, raw, v4, v4_opts};
 use edgemq::broker::frame::parse_header;
 use edgemq::broker::packets::{Version, decode};

@@ -12,7 +12,8 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bytes::BytesMut;
-use common::fuzz::{Rng, corpus, env_u64, mutate, server_corpus};
+use common::fuzz::{Rng, corpus, mutate, server_corpus};
+use common::rng::env_u64;
 use edgemq::bridge::codec;
 use edgemq::broker::frame::parse_header;
 use edgemq::broker::packets::{Version, decode, decode_connect};

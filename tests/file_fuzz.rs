@@ -11,8 +11,7 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use common::fuzz::env_u64;
-use common::rng::Rng;
+use common::rng::{Rng, env_u64};
 use edgemq::auth::acl::Acl;
 use edgemq::auth::password::{PasswordFile, PasswordHash};
 use edgemq::config;

@@ -19,7 +19,7 @@ use std::path::Path;
 
 use edgemq::queue::{Queue, QueueOptions, segment};
 use powercut::{drain_numbers, number, record};
-use rng::Rng;
+use rng::{Rng, env_u64};
 
 /// Records written, and how many of them the consumer acknowledged before the close.
 const RECORDS: u64 = 1_200;
@@ -30,13 +30,6 @@ fn opts() -> QueueOptions {
         segment_bytes: 64 << 10,
         ..powercut::options()
     }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
 }
 
 /// Writes the pristine queue; returns each record number's sequence number.

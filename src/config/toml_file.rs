@@ -280,11 +280,15 @@ fn blank_key_lines(
         .collect();
     // Spans index bytes of the original text: the stand-in must not make the line longer.
     let entry = stand_in.map(|v| format!("{}={v}", key_text.trim()));
-    let kept = entry.filter(|e| e.len() <= line.len()).map(|e| {
-        blank.replace_range(..e.len(), &e);
-    });
+    let kept = match entry {
+        Some(e) if e.len() <= line.len() => {
+            blank.replace_range(..e.len(), &e);
+            true
+        }
+        _ => false,
+    };
     let text = format!("{}{blank}{}", &text[..first], &text[last..]);
-    Some((text, key, kept.is_some()))
+    Some((text, key, kept))
 }
 
 /// `a` + `b` → `a.b`; `` + `b` → `b`.

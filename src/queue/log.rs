@@ -1,8 +1,8 @@
 //! The queue log's writer thread: group commit (every pending frame in one write and one
-//! fdatasync, split only at segment boundaries, briefly lingering for more records), segment
-//! rotation (over a recycled consumed segment when there is one) and writing the frames. The upkeep between commits
-//! (cursor persistence, deletion of segments whose records are all done) is in `log/maintain.rs`,
-//! reads back in `reader.rs`.
+//! fdatasync, split only at segment boundaries, briefly lingering for more records) and segment
+//! rotation (over a recycled consumed segment when there is one). The upkeep between commits
+//! (cursor persistence, deletion of segments whose records are all done) is in
+//! `log/maintain.rs`, reads back in `reader.rs`.
 
 use std::borrow::Cow;
 use std::fs::{self, File, OpenOptions};

@@ -1,10 +1,10 @@
-//! Mutation fuzzing material shared by the decoder and live-connection fuzz tests: a seeded
-//! generator, a corpus of well-formed client packets of every type in both protocol versions,
-//! and the mutations applied to them.
+//! Mutation fuzzing material shared by the decoder, live-connection and bridge fuzz tests:
+//! corpora of well-formed client and server packets of every type in both protocol versions,
+//! the mutations applied to them, and a counter of panics on any thread.
 
-use super::raw::{self, connect_raw, mbin, mstr, p_u16, p_u32, p_var, props};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::raw::{self, connect_raw, mbin, mstr, p_u16, p_u32, p_var, props};
 pub use super::rng::Rng;
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);
@@ -22,14 +22,6 @@ pub fn count_panics() {
 /// Panics counted since [`count_panics`].
 pub fn panics() -> usize {
     PANICS.load(Ordering::SeqCst)
-}
-
-/// `EDGEMQ_FUZZ_ITERS` / `EDGEMQ_FUZZ_SEED` and the like: a number from the environment.
-pub fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
 }
 
 /// Well-formed packets of every type a client sends, in both protocol versions, with the

@@ -44,3 +44,12 @@ impl Rng {
         xs[self.index(xs.len())]
     }
 }
+
+/// A seed or an iteration count from the environment (`EDGEMQ_FUZZ_SEED`,
+/// `EDGEMQ_FUZZ_ITERS`, …), so a run can be widened or replayed by hand.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}

@@ -261,7 +261,17 @@ impl<'a> Session<'a> {
                 self.carry.inbound_qos2.remove(&pkid);
                 self.encode(&Outgoing::PubComp(pkid))?;
             }
-            p @ Incoming::Publish { .. } => self.inbound_publish(p).await?,
+            Incoming::Publish {
+                topic,
+                payload,
+                qos,
+                retain,
+                pkid,
+                props,
+            } => {
+                self.inbound_publish(topic, payload, qos, retain, pkid, props)
+                    .await?
+            }
             Incoming::SubAck(pkid, failed) => {
                 self.carry.inflight.complete(pkid);
                 if failed > 0 {
@@ -291,18 +301,15 @@ impl<'a> Session<'a> {
 
     /// A PUBLISH from the central broker: delivered locally (a QoS 2 one once), then
     /// acknowledged.
-    async fn inbound_publish(&mut self, p: Incoming) -> Result<(), End> {
-        let Incoming::Publish {
-            topic,
-            payload,
-            qos,
-            retain,
-            pkid,
-            props,
-        } = p
-        else {
-            return Ok(());
-        };
+    async fn inbound_publish(
+        &mut self,
+        topic: String,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+        pkid: u16,
+        props: Props,
+    ) -> Result<(), End> {
         let fresh = qos != QoS::ExactlyOnce || self.carry.inbound_qos2.insert(pkid);
         if fresh {
             inbound::deliver(self.shared, &topic, payload, qos, retain, props).await;
