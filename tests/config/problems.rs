@@ -34,11 +34,7 @@ fn misspelt_keys_and_bad_values_are_reported_together() {
                 addresses = [\"h:8883\"]\nextra = [\n  1,\n  2,\n]\n[bridge.queue]\n\
                 durability = \"sometimes\"\nmax_bytes = \"lots\"\n";
     let err = config::parse_toml(text, Path::new("typos.toml")).unwrap_err();
-    let got: Vec<(Option<usize>, &str)> = err
-        .problems
-        .iter()
-        .map(|p| (p.line, p.key.as_str()))
-        .collect();
+    let got = lines_and_keys(&err);
     assert_eq!(
         got,
         [
@@ -70,11 +66,7 @@ fn a_wrong_typed_required_key_does_not_hide_the_problems_after_it() {
     let text = "[[listener]]\nbind = \"127.0.0.1:1883\"\nallow_anonymous = \"oui, très\"\n\
                 [[bridge]]\nname = 5\naddresses = \"h:8883\"\n[limits]\nmax_connections = \"many\"\n";
     let err = config::parse_toml(text, Path::new("types.toml")).unwrap_err();
-    let got: Vec<(Option<usize>, &str)> = err
-        .problems
-        .iter()
-        .map(|p| (p.line, p.key.as_str()))
-        .collect();
+    let got = lines_and_keys(&err);
     assert_eq!(
         got,
         [
@@ -101,4 +93,12 @@ fn type_errors_never_echo_a_secret() {
             .to_string()
             .contains("12345678")
     );
+}
+
+/// Each problem's (line, key), in the order reported.
+fn lines_and_keys(err: &ConfigError) -> Vec<(Option<usize>, &str)> {
+    err.problems
+        .iter()
+        .map(|p| (p.line, p.key.as_str()))
+        .collect()
 }
