@@ -157,11 +157,10 @@ async fn no_connect_is_closed_after_connect_timeout() {
     let b = TestBroker::with("connect_timeout = \"1s\"", "").await;
     let mut r = Raw::tcp(b.port).await;
     let t0 = Instant::now();
-    assert!(r.closed_within(Duration::from_secs(4)).await);
+    assert!(r.closed_within(Duration::from_secs(3)).await);
     let took = t0.elapsed();
-    // the 1 s timeout; the upper bound leaves a loaded test host 2 s of slack
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_millis(3000),
+        took >= Duration::from_millis(900) && took < Duration::from_millis(1800),
         "closed after {took:?}"
     );
     assert_alive(b.port).await;

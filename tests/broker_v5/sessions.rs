@@ -84,9 +84,8 @@ async fn will_delay_is_honoured_and_cancelled_by_reconnect() {
     let m = next_pub(&mut w).await;
     let at = t0.elapsed();
     assert_eq!(&m.topic[..], b"wd/dies");
-    // Never before its 2 s delay; after it, as soon as a loaded test host gets round to it.
     assert!(
-        at >= Duration::from_millis(1900) && at < Duration::from_secs(5),
+        at >= Duration::from_millis(1900) && at < Duration::from_millis(2900),
         "will after {at:?}"
     );
     if let raw::Got::Frame(f) = w.recv(Duration::from_millis(1500)).await {
