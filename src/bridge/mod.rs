@@ -44,7 +44,7 @@ pub struct BridgeHandle {
     tls: Arc<TlsSlot>,
 }
 
-/// Opens the queue in `data_dir/bridge/<name>/` and spawns the uplink on `tracker`.
+/// Opens the bridge's queue and spawns the uplink on `tracker`.
 /// `tls` is `TlsSlot::new(cfg.tls)`, made before any privilege drop.
 pub fn start(
     cfg: &Bridge,
@@ -62,17 +62,7 @@ pub fn start(
     // tracker.spawn below would panic outside the runtime.
     tokio::runtime::Handle::try_current()
         .context("bridge::start must be called inside the tokio runtime")?;
-    let dir = data_dir.join("bridge").join(&cfg.name);
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("bridge {}: cannot create {}", cfg.name, dir.display()))?;
-    let queue = Queue::open(&dir, QueueOptions::from_config(&cfg.queue)).with_context(|| {
-        format!(
-            "bridge {}: cannot open its queue in {}",
-            cfg.name,
-            dir.display()
-        )
-    })?;
-    let queue = Arc::new(queue);
+    let queue = Arc::new(open_queue(cfg, data_dir)?);
     let name: Arc<str> = Arc::from(cfg.name.as_str());
     let rules = Arc::new(Rules::new(&cfg.topics));
     let counters = Arc::new(Counters::default());
@@ -106,6 +96,20 @@ pub fn start(
         counters,
         tls,
     }))
+}
+
+/// The bridge's queue, in `data_dir/bridge/<name>/`.
+fn open_queue(cfg: &Bridge, data_dir: &Path) -> anyhow::Result<Queue> {
+    let dir = data_dir.join("bridge").join(&cfg.name);
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("bridge {}: cannot create {}", cfg.name, dir.display()))?;
+    Queue::open(&dir, QueueOptions::from_config(&cfg.queue)).with_context(|| {
+        format!(
+            "bridge {}: cannot open its queue in {}",
+            cfg.name,
+            dir.display()
+        )
+    })
 }
 
 impl BridgeHandle {

@@ -199,69 +199,12 @@ pub(super) fn utf8_topic(ptype: PacketType, topic: &[u8]) -> Result<String, Deco
 
 fn from_v5(p: v5::Packet) -> Result<Inbound, DecodeError> {
     Ok(match p {
-        v5::Packet::Publish(p) => {
-            let pp = p.properties.unwrap_or_default();
-            if !pp.subscription_identifiers.is_empty() {
-                // MQTT 5 §3.3.4: only the server puts subscription identifiers in a PUBLISH.
-                return Err(malformed(
-                    PacketType::Publish,
-                    "subscription identifier from a client",
-                ));
-            }
-            let now = now_ms();
-            Inbound::Publish(PublishIn {
-                topic: utf8_topic(PacketType::Publish, &p.topic)?,
-                payload: p.payload,
-                qos: qos(p.qos as u8),
-                retain: p.retain,
-                dup: p.dup,
-                pkid: p.pkid,
-                topic_alias: pp.topic_alias,
-                props: Props {
-                    payload_format_indicator: pp.payload_format_indicator,
-                    expires_at_ms: pp
-                        .message_expiry_interval
-                        .map(|s| now + u64::from(s) * 1000),
-                    content_type: pp.content_type,
-                    response_topic: pp.response_topic,
-                    correlation_data: pp.correlation_data,
-                    user_properties: pp.user_properties,
-                },
-            })
-        }
+        v5::Packet::Publish(p) => Inbound::Publish(publish_v5(p)?),
         v5::Packet::PubAck(a) => Inbound::PubAck(a.pkid),
         v5::Packet::PubRec(a) => Inbound::PubRec(a.pkid, a.reason as u8),
         v5::Packet::PubRel(a) => Inbound::PubRel(a.pkid),
         v5::Packet::PubComp(a) => Inbound::PubComp(a.pkid),
-        v5::Packet::Subscribe(s) => {
-            let id = s.properties.as_ref().and_then(|p| p.id).map(|i| i as u32);
-            if id == Some(0) {
-                return Err(malformed(
-                    PacketType::Subscribe,
-                    "subscription identifier 0",
-                ));
-            }
-            Inbound::Subscribe(
-                s.pkid,
-                s.filters
-                    .into_iter()
-                    .map(|f| {
-                        let opts = SubOptions {
-                            qos: qos(f.qos as u8),
-                            no_local: f.nolocal,
-                            retain_as_published: f.preserve_retain,
-                            retain_handling: match f.retain_forward_rule {
-                                v5::RetainForwardRule::OnEverySubscribe => 0,
-                                v5::RetainForwardRule::OnNewSubscribe => 1,
-                                v5::RetainForwardRule::Never => 2,
-                            },
-                            id,
-                        };
-                        (f.path, opts)
-                    })
-                    .collect(),
-            )
-        }
+        v5::Packet::Subscribe(s) => subscribe_v5(s)?,
         v5::Packet::Unsubscribe(u) => Inbound::Unsubscribe(u.pkid, u.filters),
         v5::Packet::PingReq(_) => Inbound::PingReq,
         v5::Packet::Disconnect(d) => Inbound::Disconnect(
@@ -275,4 +218,64 @@ fn from_v5(p: v5::Packet) -> Result<Inbound, DecodeError> {
         | v5::Packet::UnsubAck(_)
         | v5::Packet::PingResp(_) => Inbound::Auth,
     })
+}
+
+fn publish_v5(p: v5::Publish) -> Result<PublishIn, DecodeError> {
+    let pp = p.properties.unwrap_or_default();
+    if !pp.subscription_identifiers.is_empty() {
+        // MQTT 5 §3.3.4: only the server puts subscription identifiers in a PUBLISH.
+        return Err(malformed(
+            PacketType::Publish,
+            "subscription identifier from a client",
+        ));
+    }
+    let now = now_ms();
+    Ok(PublishIn {
+        topic: utf8_topic(PacketType::Publish, &p.topic)?,
+        payload: p.payload,
+        qos: qos(p.qos as u8),
+        retain: p.retain,
+        dup: p.dup,
+        pkid: p.pkid,
+        topic_alias: pp.topic_alias,
+        props: Props {
+            payload_format_indicator: pp.payload_format_indicator,
+            expires_at_ms: pp
+                .message_expiry_interval
+                .map(|s| now + u64::from(s) * 1000),
+            content_type: pp.content_type,
+            response_topic: pp.response_topic,
+            correlation_data: pp.correlation_data,
+            user_properties: pp.user_properties,
+        },
+    })
+}
+
+fn subscribe_v5(s: v5::Subscribe) -> Result<Inbound, DecodeError> {
+    let id = s.properties.as_ref().and_then(|p| p.id).map(|i| i as u32);
+    if id == Some(0) {
+        return Err(malformed(
+            PacketType::Subscribe,
+            "subscription identifier 0",
+        ));
+    }
+    let filters = s
+        .filters
+        .into_iter()
+        .map(|f| {
+            let opts = SubOptions {
+                qos: qos(f.qos as u8),
+                no_local: f.nolocal,
+                retain_as_published: f.preserve_retain,
+                retain_handling: match f.retain_forward_rule {
+                    v5::RetainForwardRule::OnEverySubscribe => 0,
+                    v5::RetainForwardRule::OnNewSubscribe => 1,
+                    v5::RetainForwardRule::Never => 2,
+                },
+                id,
+            };
+            (f.path, opts)
+        })
+        .collect();
+    Ok(Inbound::Subscribe(s.pkid, filters))
 }

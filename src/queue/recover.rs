@@ -97,19 +97,7 @@ pub(super) fn recover(dir: &Path, opts: &QueueOptions) -> Result<Recovered, Queu
         })
         .map_err(|e| QueueError::io(&path, e))?;
         if let Some(problem) = end.problem {
-            // The writer extends segments with zeros ahead of the records, or writes over a
-            // consumed segment's older records: either is the clean end of a segment, anything
-            // else a torn or corrupt one.
-            if stale {
-                tracing::debug!(file = %path.display(), offset = end.valid_len,
-                    "segment ends where a recycled file's older records begin");
-            } else if tail_is_zero(&path, end.valid_len).map_err(|e| QueueError::io(&path, e))? {
-                tracing::debug!(file = %path.display(), offset = end.valid_len, "segment ends in zeros");
-            } else {
-                tracing::warn!(file = %path.display(), offset = end.valid_len, file_len = end.file_len,
-                    problem, "bridge queue: truncating a torn or corrupt segment tail");
-            }
-            truncate(&path, end.valid_len)?;
+            mend_tail(&path, end.valid_len, end.file_len, problem, stale)?;
         }
         if end.valid_len == 0 {
             fs::remove_file(&path).map_err(|e| QueueError::io(&path, e))?;
@@ -127,6 +115,29 @@ pub(super) fn recover(dir: &Path, opts: &QueueOptions) -> Result<Recovered, Queu
         cursor,
         lock,
     })
+}
+
+/// Cuts a segment back to its last whole record, saying why at the level the cause deserves.
+fn mend_tail(
+    path: &Path,
+    valid_len: u64,
+    file_len: u64,
+    problem: &str,
+    stale: bool,
+) -> Result<(), QueueError> {
+    // The writer extends segments with zeros ahead of the records, or writes over a consumed
+    // segment's older records: either is the clean end of a segment, anything else a torn or
+    // corrupt one.
+    if stale {
+        tracing::debug!(file = %path.display(), offset = valid_len,
+            "segment ends where a recycled file's older records begin");
+    } else if tail_is_zero(path, valid_len).map_err(|e| QueueError::io(path, e))? {
+        tracing::debug!(file = %path.display(), offset = valid_len, "segment ends in zeros");
+    } else {
+        tracing::warn!(file = %path.display(), offset = valid_len, file_len,
+            problem, "bridge queue: truncating a torn or corrupt segment tail");
+    }
+    truncate(path, valid_len)
 }
 
 /// True when every byte of the file from `from` on is zero.

@@ -274,30 +274,7 @@ pub async fn steady(p: &Params<'_>, backlog: u64, out: &mut Report) -> Result<()
     for i in 0..chunks {
         let seq0 = i * backlog;
         let n = backlog.min(p.count - seq0);
-        let ps_spec = PubSpec {
-            topic: "bench/bridge/s".into(),
-            qos: 1,
-            count: n,
-            seq0,
-            payload: p.payload,
-            window: p.window,
-            rate: None,
-            flow: None,
-        };
-        let s = SubSpec {
-            seq0,
-            expected: n,
-            idle: IDLE,
-            first: IDLE,
-            deadline,
-            latency_from: u64::MAX,
-            tap: None,
-        };
-        let (_, ss) = tokio::try_join!(
-            publish(&mut pubc, &ps_spec, deadline),
-            receive(&mut rig.csub, s)
-        )?;
-        lost += n - ss.unique.min(n);
+        lost += chunk(&mut pubc, &mut rig.csub, p, seq0, n, deadline).await?;
         if i % SAMPLE_CHUNKS == SAMPLE_CHUNKS - 1 {
             max_store = max_store.max(store_bytes(&edge.data_dir));
         }
@@ -321,6 +298,39 @@ pub async fn steady(p: &Params<'_>, backlog: u64, out: &mut Report) -> Result<()
         "B",
     );
     Ok(())
+}
+
+/// Publishes messages `seq0..seq0 + n` through the bridge and waits for them at the central
+/// subscriber; returns how many did not arrive.
+async fn chunk(
+    pubc: &mut Conn,
+    csub: &mut Conn,
+    p: &Params<'_>,
+    seq0: u64,
+    n: u64,
+    deadline: Instant,
+) -> Result<u64> {
+    let ps_spec = PubSpec {
+        topic: "bench/bridge/s".into(),
+        qos: 1,
+        count: n,
+        seq0,
+        payload: p.payload,
+        window: p.window,
+        rate: None,
+        flow: None,
+    };
+    let s = SubSpec {
+        seq0,
+        expected: n,
+        idle: IDLE,
+        first: IDLE,
+        deadline,
+        latency_from: u64::MAX,
+        tap: None,
+    };
+    let (_, ss) = tokio::try_join!(publish(pubc, &ps_spec, deadline), receive(csub, s))?;
+    Ok(n - ss.unique.min(n))
 }
 
 /// Publishes probes on a bridged topic until one reaches the central subscriber.

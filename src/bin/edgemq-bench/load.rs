@@ -242,6 +242,28 @@ impl SubStats {
     pub fn dups(&self) -> u64 {
         self.in_range - self.unique
     }
+
+    /// Counts one PUBLISH received at `now` carrying `seq`, `latency_ns` after its stamp;
+    /// `seen` is a bitmap of the expected range.
+    fn count(&mut self, seen: &mut [u64], spec: &SubSpec, seq: u64, latency_ns: u64, now: u64) {
+        self.received += 1;
+        if self.first_ns == 0 {
+            self.first_ns = now;
+        }
+        self.last_ns = now;
+        let Some(i) = seq.checked_sub(spec.seq0).filter(|i| *i < spec.expected) else {
+            return;
+        };
+        self.in_range += 1;
+        let (w, b) = ((i / 64) as usize, i % 64);
+        if seen[w] & (1 << b) == 0 {
+            seen[w] |= 1 << b;
+            self.unique += 1;
+        }
+        if seq >= spec.latency_from {
+            self.hist.record(latency_ns);
+        }
+    }
 }
 
 /// Reads publishes (acking QoS 1) until all expected arrived, or idle/deadline.
@@ -276,22 +298,7 @@ pub async fn receive(conn: &mut Conn, spec: SubSpec) -> Result<SubStats> {
             if let Some(t) = &spec.tap {
                 t.flow.received(t.sub, seq);
             }
-            st.received += 1;
-            if st.first_ns == 0 {
-                st.first_ns = now;
-            }
-            st.last_ns = now;
-            if let Some(i) = seq.checked_sub(spec.seq0).filter(|i| *i < spec.expected) {
-                st.in_range += 1;
-                let (w, b) = ((i / 64) as usize, i % 64);
-                if seen[w] & (1 << b) == 0 {
-                    seen[w] |= 1 << b;
-                    st.unique += 1;
-                }
-                if seq >= spec.latency_from {
-                    st.hist.record(now.saturating_sub(ts));
-                }
-            }
+            st.count(&mut seen, &spec, seq, now.saturating_sub(ts), now);
         })?;
         if let Some(t) = &spec.tap {
             t.flow.wake_all();
