@@ -21,8 +21,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use edgemq::clock::now_ms;
 use edgemq::config::model::{Durability, Overflow};
-use edgemq::queue::{Commit, Queue, QueueOptions, Record, now_ms};
+use edgemq::queue::{Commit, Queue, QueueOptions, Record};
 
 /// Size of every record's data, like a small sensor reading with its topic.
 pub const RECORD_BYTES: usize = 256;

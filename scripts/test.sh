@@ -13,11 +13,13 @@ done
 [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 # node runs the LuCI view's status rendering in tests/packaging/test_luci.sh
 command -v node >/dev/null 2>&1 || missing+=(node)
+# libfaketime steps the broker's wall clock in tests/clock_step.rs
+command -v faketime >/dev/null 2>&1 || missing+=(faketime)
 if [ "${#missing[@]}" -gt 0 ]; then
-  echo "test.sh: installing mosquitto, mosquitto-clients, openssl, nodejs (missing: ${missing[*]})"
+  echo "test.sh: installing mosquitto, mosquitto-clients, openssl, nodejs, faketime (missing: ${missing[*]})"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
-    mosquitto mosquitto-clients openssl nodejs >/dev/null
+    mosquitto mosquitto-clients openssl nodejs faketime >/dev/null
 fi
 export PATH="$PATH:/usr/sbin"
 if ! python3 -c 'import paho.mqtt.client' 2>/dev/null; then

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod bridge;
 pub mod broker;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod json;

@@ -122,6 +122,9 @@ impl Server {
         crate::tls::install_crypto_provider();
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+        // Before anything reads a stamp: steps seen by earlier runs, and this run's first look.
+        crate::clock::load(&config.data_dir);
+        crate::clock::look();
         let store = open_store(&config.data_dir);
         let retained = Retained::load(store.clone()).context("cannot load retained messages")?;
         let flusher = match &store {
@@ -141,6 +144,10 @@ impl Server {
             listeners,
             bridge_tls,
         } = prepared;
+        broker.tracker.spawn(crate::clock::watch(
+            config.data_dir.clone(),
+            shutdown.clone(),
+        ));
         let bridges = start_bridges(&config, bridge_tls, &broker)?;
         let listeners = start_listeners(&config, listeners, &broker);
         sys::start(&broker, &bridges, &config);

@@ -19,9 +19,10 @@ use tokio::net::UnixListener;
 use crate::bridge::BridgeHandle;
 use crate::broker::stats::Stats;
 use crate::broker::{Broker, persist};
+use crate::clock::now_ms;
 use crate::config::Config;
 use crate::json::Json;
-use crate::router::message::{Message, Origin, QoS, now_ms};
+use crate::router::message::{Message, Origin, QoS};
 
 /// File name of the status socket inside data_dir.
 pub const STATUS_SOCKET: &str = "edgemq.status.sock";

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use edgemq::clock::now_ms;
 use edgemq::config::model::{Durability, Overflow};
-use edgemq::queue::{Queue, QueueError, QueueOptions, Record, now_ms, segment};
+use edgemq::queue::{Queue, QueueError, QueueOptions, Record, segment};
 use powercut::{drain_numbers, number, record};
 
 fn opts(segment_bytes: u64) -> QueueOptions {

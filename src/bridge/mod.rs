@@ -25,10 +25,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::clock::now_ms;
 use crate::config::model::Bridge;
 use crate::queue::{Queue, QueueOptions, Record, forward_error};
 use crate::router::forward::{Durable, Forwarder};
-use crate::router::message::{Message, Origin, now_ms};
+use crate::router::message::{Message, Origin};
 pub use connect::TlsSlot;
 use rules::Rules;
 use session::Shared;
@@ -124,7 +125,9 @@ impl BridgeHandle {
         let q = self.queue.stats();
         s.queue_messages = q.messages;
         s.queue_bytes = q.bytes;
-        s.oldest_age_ms = q.oldest_enqueued_ms.map(|t| now_ms().saturating_sub(t));
+        s.oldest_age_ms = q
+            .oldest_enqueued_ms
+            .map(|t| now_ms().saturating_sub(crate::clock::corrected(t)));
         s.dropped += q.dropped_overflow + q.dropped_age + q.io_lost;
         s.storage_refused = q.not_stored;
         s

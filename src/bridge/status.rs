@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use crate::router::message::now_ms;
+use crate::clock::now_ms;
 
 /// What `edgemq status` and `$SYS` show for one bridge.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -329,7 +329,7 @@ async fn take_over(old: &Arc<Session>) {
 fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).is_err() {
-        return crate::router::message::now_ms() ^ u64::from(std::process::id());
+        return crate::clock::now_ms() ^ u64::from(std::process::id());
     }
     u64::from_le_bytes(b)
 }

@@ -14,8 +14,9 @@ use super::pending::PendingAck;
 use super::persist;
 use super::session::OutState;
 use super::stats::Stats;
+use crate::clock::now_ms;
 use crate::router::forward::Durable;
-use crate::router::message::{Message, Origin, QoS, now_ms};
+use crate::router::message::{Message, Origin, QoS};
 use crate::router::subscriptions::SubOptions;
 use crate::router::topic;
 

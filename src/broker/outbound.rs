@@ -8,7 +8,8 @@ use super::client::Client;
 use super::encode::{self, PublishOut};
 use super::session::{Delivery, OutState, Outgoing};
 use super::stats::Stats;
-use crate::router::message::{QoS, now_ms};
+use crate::clock::checked_now_ms;
+use crate::router::message::QoS;
 
 /// Deliveries moved from the queue per wakeup before the buffer is flushed.
 const FILL_BATCH: usize = 256;
@@ -18,7 +19,7 @@ const FLUSH_AT: usize = 64 * 1024;
 impl Client {
     /// Moves queued deliveries into the inflight window and encodes them.
     pub(super) fn fill(&mut self) {
-        let now = now_ms();
+        let now = checked_now_ms();
         let mut batch = std::mem::take(&mut self.batch);
         let mut bytes = 0;
         {
@@ -107,7 +108,7 @@ impl Client {
 
     /// A resumed session re-sends what was unacknowledged, in order, with DUP.
     pub(super) fn resend_inflight(&mut self) {
-        let now = now_ms();
+        let now = checked_now_ms();
         let inflight: Vec<Outgoing> = self.session.lock().inflight.iter().cloned().collect();
         for o in inflight {
             match o.state {

@@ -9,7 +9,8 @@ use rumqttc::v5::mqttbytes::v5;
 
 pub use super::connect_packet::{ConnectIn, WillIn, decode_connect};
 use super::frame::{Header, PacketType};
-use crate::router::message::{Props, QoS, now_ms};
+use crate::clock::now_ms;
+use crate::router::message::{Props, QoS};
 use crate::router::subscriptions::SubOptions;
 
 /// Protocol version of a connection.

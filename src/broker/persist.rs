@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::session::{Delivery, OutState, Outgoing, Session};
+use crate::clock::now_ms;
 use crate::config::model::Overflow;
 use crate::router::Router;
-use crate::router::message::{QoS, now_ms};
+use crate::router::message::QoS;
 use crate::router::subscriptions::SubOptions;
 use crate::router::topic;
 use crate::store::Store;
@@ -197,7 +198,9 @@ pub fn restore(store: &Store, router: &Router, max_queued: usize, overflow: Over
             delete_session(store, &id);
             continue;
         };
-        let away = Duration::from_millis(now_ms().saturating_sub(rec.saved_ms));
+        // Corrected: a clock step since the save is no time away (crate::clock).
+        let saved_ms = crate::clock::corrected(rec.saved_ms);
+        let away = Duration::from_millis(now_ms().saturating_sub(saved_ms));
         if rec.expiry_secs != u32::MAX && away.as_secs() >= u64::from(rec.expiry_secs) {
             delete_session(store, &id);
             continue;

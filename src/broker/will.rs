@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::packets::WillIn;
 use super::session::{PendingWill, Session};
 use super::{Broker, ListenerCtx};
-use crate::router::message::{Message, Origin, now_ms};
+use crate::clock::now_ms;
+use crate::router::message::{Message, Origin};
 use crate::router::topic;
 
 /// Who the will belongs to, for the ACL check at publish time.

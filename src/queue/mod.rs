@@ -23,10 +23,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{Notify, oneshot};
 
+use crate::clock::checked_now_ms;
 use crate::config::model::Durability;
 use crate::router::forward::Durable;
 use entry::{NewRecord, Place, Reason};
@@ -84,13 +84,6 @@ impl Drop for CloseOnDrop {
 pub struct Queue {
     shared: Arc<Shared>,
     _guard: Arc<CloseOnDrop>,
-}
-
-/// Milliseconds since the epoch by the wall clock.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Queue {
@@ -214,7 +207,7 @@ impl Queue {
     /// ones; advances the send cursor.
     pub fn next_batch(&self, max: usize) -> Vec<(u64, Record)> {
         let mut st = self.shared.lock();
-        let mut picks = st.index.take_batch(max, now_ms());
+        let mut picks = st.index.take_batch(max, checked_now_ms());
         prefetch(&self.shared.dir, &mut st, &mut picks);
         let mut out = Vec::with_capacity(picks.len());
         for p in picks {
@@ -251,7 +244,7 @@ impl Queue {
             let notified = self.shared.readable.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.shared.lock().index.has_sendable(now_ms()) {
+            if self.shared.lock().index.has_sendable(checked_now_ms()) {
                 return;
             }
             notified.await;

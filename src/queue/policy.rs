@@ -33,7 +33,8 @@ impl Index {
     }
 
     pub(super) fn expired(&self, e: &Entry, now_ms: u64) -> bool {
-        e.enqueued_ms.saturating_add(self.max_age_ms) < now_ms
+        // Corrected: a clock step after the stamp is no age (crate::clock).
+        crate::clock::corrected(e.enqueued_ms).saturating_add(self.max_age_ms) < now_ms
     }
 
     /// Drops expired records at the front (the sweep).

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{Queue, QueueOptions, Record, now_ms};
+use super::{Queue, QueueOptions, Record};
+use crate::clock::now_ms;
 use crate::config::model::{Durability, Overflow};
 
 const SEGMENT: u64 = 64 << 10;

@@ -3,7 +3,6 @@
 //! (used by the sled store and the bridge queue log, so it is versioned).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -78,14 +77,6 @@ pub struct Message {
     pub received_ms: u64,
 }
 
-/// Milliseconds since the Unix epoch, 0 if the clock is before it.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// Why a stored message could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -118,20 +109,27 @@ impl Message {
             retain,
             props: Props::default(),
             origin,
-            received_ms: now_ms(),
+            received_ms: crate::clock::now_ms(),
         }
     }
 
     /// True when the MQTT 5 message expiry has passed.
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.props.expires_at_ms.is_some_and(|t| t <= now_ms)
+        self.expires_at().is_some_and(|t| t <= now_ms)
     }
 
     /// Seconds left of the message expiry interval, for forwarding (at least 1 while unexpired).
     pub fn remaining_expiry(&self, now_ms: u64) -> Option<u32> {
-        self.props
-            .expires_at_ms
+        self.expires_at()
             .map(|t| (t.saturating_sub(now_ms).div_ceil(1000)).min(u32::MAX as u64) as u32)
+    }
+
+    /// The expiry deadline, moved on by any clock step since the message arrived, which is
+    /// when the deadline was set (crate::clock). The deadline itself is no stamp: it may lie
+    /// after a step it was set before.
+    fn expires_at(&self) -> Option<u64> {
+        let stepped = crate::clock::corrected(self.received_ms) - self.received_ms;
+        self.props.expires_at_ms.map(|t| t.saturating_add(stepped))
     }
 
     /// Appends the stable binary form to `out`.

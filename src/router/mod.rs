@@ -16,9 +16,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::clock::checked_now_ms;
 use flush::Flusher;
 use forward::{Durable, Forwarder};
-use message::{Message, Origin, QoS, now_ms};
+use message::{Message, Origin, QoS};
 use retained::Retained;
 use subscriptions::{Match, SubOptions, SubscriptionTree};
 
@@ -101,7 +102,7 @@ impl Router {
         if matches.is_empty() {
             return;
         }
-        if msg.is_expired(now_ms()) {
+        if msg.props.expires_at_ms.is_some() && msg.is_expired(checked_now_ms()) {
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -146,7 +147,7 @@ impl Router {
             return;
         }
         let mut found = Vec::new();
-        lock(&self.retained).matching(filter, now_ms(), &mut found);
+        lock(&self.retained).matching(filter, checked_now_ms(), &mut found);
         for m in found {
             let qos = m.qos.min(opts.qos);
             session.enqueue(Delivery {

@@ -24,6 +24,8 @@ pub struct EdgeProc {
     pub data_dir: PathBuf,
     /// Local anonymous listener on 127.0.0.1.
     pub port: u16,
+    /// Extra environment for the process (e.g. libfaketime's).
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -35,11 +37,27 @@ impl EdgeProc {
 
     /// Like `start`, with `top` lines (top-level keys) at the head of the config.
     pub fn start_with(dir: &Path, pki: &Pki, central: &str, top: &str, queue: &str) -> EdgeProc {
+        EdgeProc::start_env(dir, pki, central, top, queue, &[])
+    }
+
+    /// Like `start_with`, with `env` added to the process's environment on every start.
+    pub fn start_env(
+        dir: &Path,
+        pki: &Pki,
+        central: &str,
+        top: &str,
+        queue: &str,
+        env: &[(&str, &str)],
+    ) -> EdgeProc {
         std::fs::create_dir_all(dir).unwrap();
         let edge = EdgeProc {
             dir: dir.to_path_buf(),
             data_dir: dir.join("data"),
             port: free_port(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             child: None,
         };
         let conf = format!(
@@ -81,6 +99,7 @@ impl EdgeProc {
             .arg("-c")
             .arg(self.config())
             .env("EDGEMQ_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

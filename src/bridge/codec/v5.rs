@@ -5,7 +5,8 @@ use bytes::{Bytes, BytesMut};
 use rumqttc::v5::mqttbytes::{self as m5, v5};
 
 use super::{CodecError, ConnectSpec, Incoming, MAX_INBOUND_PACKET, OutPublish, Outgoing, Verdict};
-use crate::router::message::{Props, QoS, now_ms};
+use crate::clock::now_ms;
+use crate::router::message::{Props, QoS};
 
 fn qos5(q: QoS) -> m5::QoS {
     match q {

@@ -6,8 +6,9 @@
 use super::{End, Session};
 use crate::bridge::codec::{OutPublish, Outgoing, Version};
 use crate::bridge::inflight::{Pending, Stage};
+use crate::clock::now_ms;
 use crate::queue::Record;
-use crate::router::message::{Message, QoS, now_ms};
+use crate::router::message::{Message, QoS};
 
 /// QoS 2 messages in flight at most. Mosquitto takes no more than
 /// max_inflight_messages (default 20) awaiting PUBREL from one client and, over

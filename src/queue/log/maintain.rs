@@ -6,9 +6,10 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use super::{SPARE_FILE, Writer, sync_dir};
+use crate::clock::checked_now_ms;
 use crate::config::model::Durability;
 use crate::queue::segment;
-use crate::queue::{Inner, QueueError, now_ms};
+use crate::queue::{Inner, QueueError};
 
 /// The cursor is stored at most this often (and at close, and before deleting segments).
 const CURSOR_INTERVAL: Duration = Duration::from_secs(1);
@@ -22,7 +23,7 @@ impl Writer {
         let (cursor, doomed, on_disk) = {
             let shared = self.shared.clone();
             let mut st = shared.lock();
-            st.index.sweep(now_ms());
+            st.index.sweep(checked_now_ms());
             st.index.compact();
             st.report_drops(&shared.dir);
             let cursor = st.index.cursor();
