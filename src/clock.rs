@@ -140,6 +140,11 @@ impl Watch {
 
     /// Takes new readings and says whether the wall clock stepped since the last ones.
     pub fn look(&mut self, wall_ms: u64, mono: Instant) -> Seen {
+        if mono < self.mono {
+            // Readings taken before the last ones, that waited for the lock: comparing them
+            // would see the last step again, backwards.
+            return Seen::Steady;
+        }
         let elapsed = mono.saturating_duration_since(self.mono).as_millis() as i64;
         let jump = wall_ms as i64 - self.wall_ms as i64 - elapsed;
         // A stamp taken before the step read at most the old reading plus the time since.

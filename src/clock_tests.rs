@@ -30,6 +30,22 @@ fn a_look_tells_a_step_from_drift() {
 }
 
 #[test]
+fn readings_older_than_the_last_look_are_ignored() {
+    // Two threads read the clocks around a step; the later reading took the lock first.
+    let t0 = Instant::now();
+    let mut w = Watch::new(1_000, t0);
+    let early = (1_500, t0 + Duration::from_millis(500));
+    let late = (1_600 + DAY, t0 + Duration::from_millis(600));
+    assert!(matches!(w.look(late.0, late.1), Seen::Forward(_)));
+    assert_eq!(w.look(early.0, early.1), Seen::Steady);
+    // And the step is not seen a second time.
+    assert_eq!(
+        w.look(2_600 + DAY, t0 + Duration::from_millis(1_600)),
+        Seen::Steady
+    );
+}
+
+#[test]
 fn a_late_look_is_no_step() {
     // The watcher was not scheduled for a minute (a busy router): both clocks moved on.
     let t0 = Instant::now();
