@@ -198,8 +198,22 @@ pub fn rendered() -> String {
 
 /// Looks every [`WATCH_EVERY`] until `shutdown`, and rewrites `data_dir/clock-steps`
 /// whenever the known steps change. Run once per server, after [`load`].
-pub async fn watch(data_dir: PathBuf, shutdown: tokio_util::sync::CancellationToken) {
-    let mut written = GENERATION.load(Ordering::Acquire);
+pub fn watch(
+    data_dir: PathBuf,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> impl std::future::Future<Output = ()> {
+    // Read now, not at the first poll: a step remembered in between must still be saved.
+    let written = GENERATION.load(Ordering::Acquire);
+    watch_from(data_dir, shutdown, written)
+}
+
+async fn watch_from(
+    data_dir: PathBuf,
+    shutdown: tokio_util::sync::CancellationToken,
+    mut written: u32,
+) {
+    // A full or read-only disk fails every retry: one warning until a save succeeds.
+    let mut warned = false;
     let mut tick = tokio::time::interval(WATCH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -213,10 +227,19 @@ pub async fn watch(data_dir: PathBuf, shutdown: tokio_util::sync::CancellationTo
             continue;
         }
         match save(&data_dir, &rendered()) {
-            Ok(()) => written = generation,
-            Err(e) => tracing::warn!(data_dir = %data_dir.display(), error = %e,
-                "cannot save the clock step; after a restart, messages stamped before it \
-                 count as older (retrying)"),
+            Ok(()) => {
+                if warned {
+                    tracing::info!(data_dir = %data_dir.display(), "clock steps saved");
+                }
+                (written, warned) = (generation, false);
+            }
+            Err(e) if !warned => {
+                warned = true;
+                tracing::warn!(data_dir = %data_dir.display(), error = %e,
+                    "cannot save the clock step; after a restart, messages stamped before it \
+                     count as older (retrying every second)");
+            }
+            Err(_) => {}
         }
     }
 }

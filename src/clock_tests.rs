@@ -117,3 +117,30 @@ fn the_file_round_trips_and_a_bad_line_is_named() {
     assert!(Steps::parse("1 2 3\n").is_err());
     assert!(Steps::parse("1 -2\n").is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_save_is_retried_until_the_file_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the temporary file goes makes every save fail.
+    let blocker = dir.path().join(format!("{}.tmp", super::STEPS_FILE));
+    std::fs::create_dir(&blocker).unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(super::watch(dir.path().to_path_buf(), shutdown.clone()));
+    // A step no real stamp is affected by: the other tests share this process's steps.
+    super::remember(&[Step {
+        before_ms: 0,
+        by_ms: 1,
+    }]);
+    tokio::time::sleep(super::WATCH_EVERY * 3).await;
+    let file = dir.path().join(super::STEPS_FILE);
+    assert!(!file.exists());
+    std::fs::remove_dir(&blocker).unwrap();
+    tokio::time::sleep(super::WATCH_EVERY * 2).await;
+    let saved = Steps::parse(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert!(saved.contains(&Step {
+        before_ms: 0,
+        by_ms: 1,
+    }));
+    shutdown.cancel();
+    task.await.unwrap();
+}
