@@ -293,14 +293,14 @@ pub fn look() -> bool {
 }
 
 fn look_at(wall: u64, mono: Instant) -> bool {
-    let seen = {
-        let mut w = WATCH.lock().unwrap_or_else(|e| e.into_inner());
-        match w.as_mut() {
-            Some(w) => w.look(wall, mono),
-            None => {
-                *w = Some(Watch::new(wall, mono));
-                Seen::Steady
-            }
+    // The step is remembered before the lock is released: a thread that looks after us
+    // then compares its stamps with the step known.
+    let mut w = WATCH.lock().unwrap_or_else(|e| e.into_inner());
+    let seen = match w.as_mut() {
+        Some(w) => w.look(wall, mono),
+        None => {
+            *w = Some(Watch::new(wall, mono));
+            Seen::Steady
         }
     };
     match seen {
