@@ -180,19 +180,17 @@ pub fn corrected(stamp_ms: u64) -> u64 {
         .corrected(stamp_ms)
 }
 
-/// Remembers `steps`; the number that were new.
-pub fn remember(steps: &[Step]) -> usize {
+/// Remembers `steps`; watchers save them if any was new.
+pub fn remember(steps: &[Step]) {
     let mut known = STEPS.write().unwrap_or_else(|e| e.into_inner());
-    let added = steps.iter().filter(|s| known.add(**s)).count();
-    if added > 0 {
+    if steps.iter().filter(|s| known.add(**s)).count() > 0 {
         ANY_STEP.store(true, Ordering::Release);
         GENERATION.fetch_add(1, Ordering::AcqRel);
     }
-    added
 }
 
 /// The text of the steps file for the steps this process knows of.
-pub fn rendered() -> String {
+fn rendered() -> String {
     STEPS.read().unwrap_or_else(|e| e.into_inner()).render()
 }
 
@@ -260,20 +258,15 @@ fn save(data_dir: &Path, text: &str) -> std::io::Result<()> {
 /// log says).
 pub fn load(data_dir: &Path) {
     let path = data_dir.join(STEPS_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
+    let steps = match std::fs::read_to_string(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-        Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e,
-                "clock steps unreadable; stamps taken before an earlier clock step count as older");
-            return;
-        }
+        read => read
+            .map_err(|e| e.to_string())
+            .and_then(|t| Steps::parse(&t)),
     };
-    match Steps::parse(&text) {
-        Ok(steps) => {
-            remember(&steps);
-        }
-        Err(e) => tracing::warn!(file = %path.display(), error = %e,
+    match steps {
+        Ok(steps) => remember(&steps),
+        Err(error) => tracing::warn!(file = %path.display(), error,
             "clock steps unreadable; stamps taken before an earlier clock step count as older"),
     }
 }
@@ -287,12 +280,11 @@ pub fn checked_now_ms() -> u64 {
 }
 
 /// Looks at the clocks once (through the process's one [`Watch`]); remembers and logs a step.
-/// True if a new forward step was remembered.
-pub fn look() -> bool {
-    look_at(now_ms(), Instant::now())
+pub fn look() {
+    look_at(now_ms(), Instant::now());
 }
 
-fn look_at(wall: u64, mono: Instant) -> bool {
+fn look_at(wall: u64, mono: Instant) {
     // The step is remembered before the lock is released: a thread that looks after us
     // then compares its stamps with the step known.
     let mut w = WATCH.lock().unwrap_or_else(|e| e.into_inner());
@@ -304,19 +296,16 @@ fn look_at(wall: u64, mono: Instant) -> bool {
         }
     };
     match seen {
-        Seen::Steady => false,
+        Seen::Steady => {}
         Seen::Forward(step) => {
             tracing::info!(
                 by_s = step.by_ms / 1000,
                 "system clock stepped forward; \
                 messages stamped before the step keep their true age"
             );
-            remember(&[step]) > 0
+            remember(&[step]);
         }
-        Seen::Back(ms) => {
-            tracing::info!(by_s = ms / 1000, "system clock stepped back");
-            false
-        }
+        Seen::Back(ms) => tracing::info!(by_s = ms / 1000, "system clock stepped back"),
     }
 }
 

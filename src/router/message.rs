@@ -128,8 +128,9 @@ impl Message {
     /// when the deadline was set (crate::clock). The deadline itself is no stamp: it may lie
     /// after a step it was set before.
     fn expires_at(&self) -> Option<u64> {
+        let t = self.props.expires_at_ms?;
         let stepped = crate::clock::corrected(self.received_ms) - self.received_ms;
-        self.props.expires_at_ms.map(|t| t.saturating_add(stepped))
+        Some(t.saturating_add(stepped))
     }
 
     /// Appends the stable binary form to `out`.
